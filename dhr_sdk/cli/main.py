@@ -1,0 +1,49 @@
+"""The ``dhr`` command line: a thin layer over the library (each command calls one function)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import click
+
+from dhr_sdk._version import __version__
+from dhr_sdk.cli import info_cmd, plugins_cmd
+from dhr_sdk.errors import DhrError
+
+
+def _one_line_warning(message: Any, category: type[Warning], filename: str, lineno: int,
+                      line: str | None = None) -> str:
+    return f"warning: {message}\n"
+
+
+class DhrGroup(click.Group):
+    """Turns user errors into one ``Error: ...`` line with exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DhrError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+            raise click.ClickException(f"{exc.strerror}: {exc.filename}") from None
+
+
+@click.group(cls=DhrGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dhr")
+def cli() -> None:
+    """Deep-hash-based, relevance-aware data quality assessment of image collections.
+
+    Offline per collection: fit a hash model, encode images to codes, build the Hamming
+    graph, rank it (SHR/CPR) into an importance list. Online: assess a requirement (a few
+    example images) against many collections and rank them by R(AD).
+    """
+    warnings.formatwarning = _one_line_warning
+
+
+cli.add_command(plugins_cmd.plugins)
+cli.add_command(info_cmd.info)
+
+
+def main() -> None:
+    cli(prog_name="dhr")

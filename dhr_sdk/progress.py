@@ -1,0 +1,41 @@
+"""Progress reporting for long work, silenced with ``quiet``.
+
+Library functions accept a :class:`Progress` factory; the CLI passes one bound to
+``-q/--quiet``. Bars go to stderr so ``--json`` output on stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+
+class Progress:
+    """Creates progress bars and status lines; a quiet instance prints nothing."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+
+    def bar(self, iterable: Iterable[T] | None = None, *, total: int | None = None,
+            desc: str = "", unit: str = "it") -> Any:
+        """A tqdm bar (usable as iterator or with ``update``), disabled when quiet."""
+        return tqdm(iterable, total=total, desc=desc, unit=unit, disable=self.quiet,
+                    file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def iterate(self, iterable: Iterable[T], *, total: int | None = None, desc: str = "",
+                unit: str = "it") -> Iterator[T]:
+        """Iterate with a bar."""
+        yield from self.bar(iterable, total=total, desc=desc, unit=unit)
+
+    def log(self, message: str) -> None:
+        """A status line on stderr (for per-epoch losses and stage changes)."""
+        if not self.quiet:
+            tqdm.write(message, file=sys.stderr)
+
+
+QUIET = Progress(quiet=True)
