@@ -19,7 +19,7 @@ from dhr_sdk.types import FitData, ImportanceList
 
 def _make(cls: type[Plugin], **extra: Any) -> Any:
     params = {**getattr(cls, "conformance_params", {}), **extra}
-    return cls(**params)
+    return cls(**params)  # type: ignore[arg-type]
 
 
 def check_params(cls: type[Plugin]) -> None:

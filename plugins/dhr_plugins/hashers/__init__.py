@@ -1,0 +1,1 @@
+"""Built-in hashers: deep methods (NRDH, DSTGeH, LAGNH, GAH) and classic baselines."""
