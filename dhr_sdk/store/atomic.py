@@ -25,6 +25,18 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _remove_stale_temps(target: Path) -> None:
+    """Delete temp copies left by writers that were killed (their PID is gone)."""
+    for tmp in target.parent.glob(f".{target.name}.tmp-*"):
+        try:
+            pid = int(tmp.name.rsplit(".tmp-", 1)[1].split("-")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except (ValueError, PermissionError, IndexError):
+            continue
+
+
 @contextlib.contextmanager
 def atomic_edit(path: str | Path, *, new: bool = False) -> Iterator[h5py.File]:
     """Yield a writable ``h5py.File`` on a temporary copy of ``path``; replace on success.
@@ -33,6 +45,7 @@ def atomic_edit(path: str | Path, *, new: bool = False) -> Iterator[h5py.File]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(target)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         if target.exists() and not new:

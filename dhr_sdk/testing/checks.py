@@ -59,11 +59,11 @@ def check_hasher(cls: type[Hasher], tmp_path: Path, data: FitData | None = None)
     assert len(np.unique(codes, axis=0)) > 1, f"{cls.name}: all codes identical"
     again = _make(cls).fit(data).encode(data.features)
     assert np.array_equal(codes, again), f"{cls.name}: not deterministic under a fixed seed"
-    path = tmp_path / f"{cls.name}-model.h5"
-    from dhr_sdk.model import load_model, save_model
-
-    save_model(HashModel(hasher, "none", {}), path)
-    restored = load_model(path).hasher
+    store = Store.create(tmp_path / f"{cls.name}-model.h5", overwrite=True)
+    with store.edit() as w:
+        w.write_model(HashModel(hasher, "none", {}).to_record())
+    rec = store.read_model()
+    restored = cls(cls.Params.model_validate(rec.params)).set_state(rec.state)
     assert np.array_equal(restored.encode(data.features), codes), \
         f"{cls.name}: codes differ after a store save/load round trip"
     one = hasher.encode(data.features[:1])
