@@ -1,0 +1,1 @@
+"""Built-in assessors: relevance of a requirement to a collection from its importance list."""

@@ -1,0 +1,128 @@
+"""The importance-list assessor against a naive implementation of Eq. (1) and R = 1 - k/N."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from dhr_plugins.assessors.importance_list import ImportanceListAssessor
+
+from dhr_sdk.codes import hamming_matrix
+from dhr_sdk.errors import DhrError
+from dhr_sdk.testing import clustered_codes
+from dhr_sdk.types import ImportanceList
+
+
+def make_list(n_images: int = 600, n_bits: int = 32, seed: int = 0) -> ImportanceList:
+    """A synthetic importance list: distinct codes with random counts and sorted scores."""
+    rng = np.random.default_rng(seed)
+    codes = np.unique(clustered_codes(n_images, n_bits, 12, 0.06, seed=seed), axis=0)
+    m = codes.shape[0]
+    counts = rng.integers(1, 5, size=m)
+    scores = rng.gamma(2.0, 1.0, size=m)
+    scores[rng.random(m) < 0.1] = 0.0  # isolated codes score 0
+    order = np.lexsort((np.arange(m), -scores))
+    codes, scores, counts = codes[order], scores[order], counts[order]
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    return ImportanceList(n_bits, codes, scores, np.arange(1, m + 1), counts, indptr,
+                          np.arange(indptr[-1]))
+
+
+def naive(il: ImportanceList, req: np.ndarray, w: np.ndarray, radius: int,
+          total: str = "codes") -> tuple[float, int, int]:
+    """S(q), k, N straight from the definitions, looping over every image of the list."""
+    dist = hamming_matrix(req, il.codes)
+    image_scores = np.repeat(il.scores, il.counts)
+    image_rows = np.repeat(np.arange(il.n_codes), il.counts)
+    s = 0.0
+    any_match = False
+    for i in range(req.shape[0]):
+        matched = [image_scores[j] for j in range(image_scores.size)
+                   if dist[i, image_rows[j]] <= radius]
+        if matched:
+            any_match = True
+            s += w[i] / len(matched) * sum(matched)
+    ranked = il.scores if total == "codes" else image_scores
+    n = ranked.size
+    if not any_match:
+        return 0.0, n, n
+    k = next((j + 1 for j in range(n) if ranked[j] <= s * (1 + 1e-9)), n)  # S_k <= S < S_k-1
+    return s, k, n
+
+
+@pytest.mark.parametrize("total", ["codes", "images"])
+@pytest.mark.parametrize("radius", [0, 2, 3])
+def test_matches_naive_definition(radius: int, total: str) -> None:
+    il = make_list()
+    rng = np.random.default_rng(1)
+    req = clustered_codes(7, 32, 12, 0.06, seed=0)[:7]
+    req = np.concatenate([req, rng.integers(0, 256, (2, 4), dtype=np.uint8)])
+    w = rng.random(req.shape[0])
+    w /= w.sum()
+    a = ImportanceListAssessor(radius=radius, total=total).assess(il, req, w)
+    s, k, n = naive(il, req, w, radius, total)
+    assert a.score == pytest.approx(s, rel=1e-12)
+    assert (a.rank, a.total) == (k, n)
+    assert a.relevance == pytest.approx(1 - k / n)
+    assert sum(m.contribution for m in a.per_image) == pytest.approx(a.score)
+
+
+def test_rank_edges_and_ties() -> None:
+    il = make_list()
+    asr = ImportanceListAssessor(radius=0)
+    top = asr.assess(il, il.codes[:1])
+    assert top.rank == 1 and top.relevance == pytest.approx(1 - 1 / il.n_codes)
+    # matching exactly row r gives k = first row with the same score
+    r = 40
+    a = asr.assess(il, il.codes[r:r + 1])
+    assert a.rank == int(np.flatnonzero(il.scores == il.scores[r])[0]) + 1
+    # a zero-score code ranks with the zero-score block
+    zero_row = int(np.flatnonzero(il.scores == 0)[0])
+    assert asr.assess(il, il.codes[zero_row:zero_row + 1]).rank == zero_row + 1
+
+
+def test_no_match_policies() -> None:
+    il = make_list()
+    far = np.bitwise_not(il.codes[:1])  # distance 32 from row 0, likely far from all
+    dist = hamming_matrix(far, il.codes)[0]
+    near = il.codes[5:6]
+    req = np.concatenate([near, far])
+    zero = ImportanceListAssessor(no_match="zero").assess(il, req)
+    assert zero.per_image[1].matched_images == 0 and zero.per_image[1].contribution == 0
+    assert zero.score == pytest.approx(0.5 * zero.per_image[0].mean_score)
+    assert any("matched no code" in w for w in zero.warnings)
+    drop = ImportanceListAssessor(no_match="drop").assess(il, req)
+    assert drop.score == pytest.approx(drop.per_image[0].mean_score)
+    assert drop.per_image[1].weight == 0.0
+    widen = ImportanceListAssessor(no_match="widen", max_radius=32).assess(il, req)
+    assert widen.per_image[1].radius_used == int(dist.min())
+    assert widen.per_image[1].matched_codes == int((dist <= dist.min()).sum())
+    nothing = ImportanceListAssessor().assess(il, far)
+    assert nothing.relevance == 0.0 and nothing.score == 0.0 and nothing.rank == il.n_codes
+
+
+def test_per_image_explanations() -> None:
+    il = make_list()
+    req = il.codes[[3, 10]]
+    a = ImportanceListAssessor(radius=2, top_matches=3).assess(il, req, np.array([3.0, 1.0]))
+    assert [m.weight for m in a.per_image] == pytest.approx([0.75, 0.25])
+    dist = hamming_matrix(req, il.codes)
+    for i, m in enumerate(a.per_image):
+        rows = np.flatnonzero(dist[i] <= 2)
+        assert m.matched_codes == rows.size and m.matched_images == il.counts[rows].sum()
+        assert m.top_rows[0] == [3, 10][i] or dist[i, m.top_rows[0]] == 0
+        d = dist[i, m.top_rows]
+        assert list(d) == sorted(d) and len(m.top_rows) == min(3, rows.size)
+
+
+def test_index_is_reused_and_errors() -> None:
+    il = make_list()
+    asr = ImportanceListAssessor()
+    assert asr.index_for(il) is asr.index_for(il)
+    with pytest.raises(DhrError, match="bits"):
+        asr.assess(il, np.zeros((1, 8), np.uint8))
+    with pytest.raises(DhrError, match="weights"):
+        asr.assess(il, il.codes[:2], np.array([1.0]))
+    with pytest.raises(DhrError, match="zero"):
+        asr.assess(il, il.codes[:2], np.array([0.0, 0.0]))
+    with pytest.raises(DhrError, match="non-negative"):
+        asr.assess(il, il.codes[:2], np.array([1.0, -1.0]))
