@@ -86,3 +86,10 @@ def test_user_errors_are_one_line_without_traceback(tmp_path: Path, content: byt
     assert result.exit_code == 1
     assert result.output.strip() == f"Error: {bad} is not a dhr store (not an HDF5 file)"
     assert "Traceback" not in result.output
+
+
+def test_third_party_plugin_passes_the_conformance_suite(sklsh_installed: Path,
+                                                         tmp_path: Path) -> None:
+    from dhr_sdk.testing import check_plugin
+
+    check_plugin(plugins.get_registry().get("hasher", "sklsh").cls, tmp_path)

@@ -19,7 +19,7 @@ from dhr_sdk.types import FitData, ImportanceList
 
 def _make(cls: type[Plugin], **extra: Any) -> Any:
     params = {**getattr(cls, "conformance_params", {}), **extra}
-    return cls(**params)  # type: ignore[arg-type]
+    return cls(**params)
 
 
 def check_params(cls: type[Plugin]) -> None:
@@ -30,7 +30,7 @@ def check_params(cls: type[Plugin]) -> None:
         assert info.description, f"{cls.name}: param {key!r} has no description"
     assert cls.Params.model_config.get("extra") == "forbid", f"{cls.name}: Params must forbid extra"
     try:
-        cls(**{"__not_a_param__": 1})
+        cls(__not_a_param__=1)
     except ParamsError:
         pass
     else:

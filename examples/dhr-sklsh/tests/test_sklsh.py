@@ -2,11 +2,10 @@
 
 from pathlib import Path
 
-import numpy as np
+from dhr_sklsh import SKLSHHasher
 
 from dhr_sdk.codes import hamming_matrix
 from dhr_sdk.testing import check_plugin, synthetic_fit_data
-from dhr_sklsh import SKLSHHasher
 
 
 def test_conformance(tmp_path: Path) -> None:

@@ -29,6 +29,8 @@ class SKLSHParams(Params):
 class SKLSHHasher(Hasher):
     """Shift-invariant kernel LSH: random Fourier features, randomly thresholded."""
 
+    params: SKLSHParams
+
     name = "sklsh"
     summary = "Shift-invariant kernel LSH (Raginsky & Lazebnik 2009), example plugin"
     Params = SKLSHParams
@@ -38,11 +40,12 @@ class SKLSHHasher(Hasher):
         check_n_bits(self.n_bits)
         x = np.asarray(data.features, dtype=np.float64)
         rng = np.random.default_rng(self.seed)
-        gamma = self.params.gamma  # type: ignore[attr-defined]
+        gamma = self.params.gamma
         if gamma is None:
             sample = x[rng.permutation(len(x))[:1000]]
             d2 = ((sample[:, None, :] - sample[None, :, :]) ** 2).sum(-1)
-            median = float(np.median(d2[np.triu_indices(len(sample), k=1)])) if len(sample) > 1 else 1.0
+            pairs = d2[np.triu_indices(len(sample), k=1)]
+            median = float(np.median(pairs)) if pairs.size else 1.0
             gamma = 1.0 / median if median > 0 else 1.0
         self.gamma_ = np.float64(gamma)
         self.projections_ = rng.normal(0.0, np.sqrt(gamma), size=(x.shape[1], self.n_bits))

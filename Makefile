@@ -1,0 +1,28 @@
+# One-command workflows for a fresh machine (Python >= 3.10 with venv).
+#   make demo   set up .venv and run the main job (dhr demo) on the built-in data
+#   make test   set up .venv and run lint, type checks and the whole test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint
+
+setup: $(STAMP)
+
+# torch is installed unpinned first (see docs/install.md), then the project with test extras.
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch torchvision
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/dhr demo
+
+lint: setup
+	$(VENV)/bin/ruff check dhr_sdk plugins tests benchmarks examples
+	$(VENV)/bin/mypy
+
+test: lint
+	$(PY) -m pytest -q
