@@ -25,6 +25,8 @@ class CollectionRecord:
     label_names: list[str] = field(default_factory=list)
     tags: sp.csr_matrix | None = None
     tag_names: list[str] = field(default_factory=list)
+    signature: str = ""
+    """Digest of the listed files (ids, sizes, mtimes) to detect changed collections."""
 
 
 @dataclass

@@ -77,6 +77,7 @@ class StoreWriter:
         fmt.set_encoding(g, ENCODINGS["collection"])
         g.attrs["root"] = rec.root
         g.attrs["n_images"] = len(rec.image_ids)
+        g.attrs["signature"] = rec.signature
         fmt.write_strings(g, "image_ids", rec.image_ids)
         fmt.write_strings(g, "skipped", rec.skipped)
         fmt.write_strings(g, "skipped_reasons", rec.skipped_reasons)
@@ -220,7 +221,8 @@ class Store:
             rec = CollectionRecord(
                 image_ids=fmt.read_strings(g, "image_ids"), root=str(g.attrs.get("root", "")),
                 skipped=fmt.read_strings(g, "skipped"),
-                skipped_reasons=fmt.read_strings(g, "skipped_reasons"))
+                skipped_reasons=fmt.read_strings(g, "skipped_reasons"),
+                signature=str(g.attrs.get("signature", "")))
             if "labels" in g:
                 rec.labels = fmt.read_csr(g, "labels")
                 rec.label_names = fmt.read_strings(g, "labels_names")
