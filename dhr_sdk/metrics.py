@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from dhr_sdk.codes import check_packed, hamming_matrix
 from dhr_sdk.errors import DhrError
@@ -48,7 +49,7 @@ DEFAULT_K_VALUES: tuple[int, ...] = (1, 5, 10, 20, 50, 100, 200, 300, 400, 500, 
 _CHUNK_CELLS = 2_000_000  # query x database cells per chunk (~16 MB per float64 array)
 
 
-def as_multi_hot(labels: np.ndarray, n_classes: int | None = None) -> np.ndarray:
+def as_multi_hot(labels: ArrayLike, n_classes: int | None = None) -> np.ndarray:
     """Labels as a multi-hot ``(n, c)`` uint8 matrix; class indices ``(n,)`` are one-hot encoded."""
     arr = np.asarray(labels)
     if arr.ndim == 1:
@@ -64,7 +65,7 @@ def as_multi_hot(labels: np.ndarray, n_classes: int | None = None) -> np.ndarray
     return (arr != 0).astype(np.uint8)
 
 
-def relevance(query_labels: np.ndarray, database_labels: np.ndarray) -> np.ndarray:
+def relevance(query_labels: ArrayLike, database_labels: ArrayLike) -> np.ndarray:
     """Boolean ``(n_query, n_database)``: True where the two label sets intersect."""
     q, db = _aligned_labels(query_labels, database_labels)
     return (q.astype(np.float32) @ db.astype(np.float32).T) > 0
@@ -131,7 +132,7 @@ def topk_key(k: int | None) -> str:
 
 def evaluate_retrieval(
     query_codes: np.ndarray, database_codes: np.ndarray,
-    query_labels: np.ndarray, database_labels: np.ndarray, *,
+    query_labels: ArrayLike, database_labels: ArrayLike, *,
     topk: Sequence[int | None] = DEFAULT_TOPK, radius: int = 2,
     k_values: Sequence[int] = DEFAULT_K_VALUES, no_relevant: NoRelevant = "zero",
     chunk_size: int | None = None,
@@ -166,8 +167,8 @@ def evaluate_retrieval(
         extra={"mean_retrieved_radius": float(mean(retrieved_r))})
 
 
-def map_at_k(query_codes: np.ndarray, database_codes: np.ndarray, query_labels: np.ndarray,
-             database_labels: np.ndarray, k: int | None = 1000,
+def map_at_k(query_codes: np.ndarray, database_codes: np.ndarray, query_labels: ArrayLike,
+             database_labels: ArrayLike, k: int | None = 1000,
              no_relevant: NoRelevant = "zero") -> float:
     """mAP over the top ``k`` of the Hamming ranking (``None``: full ranking)."""
     m = evaluate_retrieval(query_codes, database_codes, query_labels, database_labels,
@@ -176,7 +177,7 @@ def map_at_k(query_codes: np.ndarray, database_codes: np.ndarray, query_labels: 
 
 
 def radius_metrics(query_codes: np.ndarray, database_codes: np.ndarray,
-                   query_labels: np.ndarray, database_labels: np.ndarray, radius: int = 2,
+                   query_labels: ArrayLike, database_labels: ArrayLike, radius: int = 2,
                    no_relevant: NoRelevant = "zero") -> tuple[float, float, float]:
     """``(MAP@HD<=radius, P@HD<=radius, R@HD<=radius)``."""
     m = evaluate_retrieval(query_codes, database_codes, query_labels, database_labels,
@@ -194,7 +195,7 @@ def hamming_ranking(query_codes: np.ndarray,
 
 def per_query_metrics(
     query_codes: np.ndarray, database_codes: np.ndarray,
-    query_labels: np.ndarray, database_labels: np.ndarray, *,
+    query_labels: ArrayLike, database_labels: ArrayLike, *,
     topk: Sequence[int | None] = DEFAULT_TOPK, radius: int = 2,
     k_values: Sequence[int] = DEFAULT_K_VALUES, chunk_size: int | None = None,
 ) -> dict[str, np.ndarray]:
@@ -232,8 +233,8 @@ def _chunks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(n, start + size))
 
 
-def _aligned_labels(query_labels: np.ndarray,
-                    database_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _aligned_labels(query_labels: ArrayLike,
+                    database_labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Both label arrays as multi-hot with the same number of columns."""
     q, db = np.asarray(query_labels), np.asarray(database_labels)
     if q.ndim == 1 and db.ndim == 1:
