@@ -55,7 +55,8 @@ def test_matches_naive_on_random_multilabel_data(n_bits: int, seed: int) -> None
     per = per_query_metrics(qc, dbc, ql, dbl, topk=cutoffs, radius=radius, k_values=ks,
                             chunk_size=7)
     db_sets = [set(np.flatnonzero(r).tolist()) for r in dbl]
-    ref = [naive_query(qc[i].tobytes(), [c.tobytes() for c in dbc], set(np.flatnonzero(ql[i]).tolist()),
+    db_bytes = [c.tobytes() for c in dbc]
+    ref = [naive_query(qc[i].tobytes(), db_bytes, set(np.flatnonzero(ql[i]).tolist()),
                        db_sets, cutoffs, radius, ks) for i in range(n_q)]
     assert any(r["n_rel"] == 0 for r in ref), "test data should contain no-relevant queries"
     np.testing.assert_allclose(per["ap_at"], [r["ap_at"] for r in ref], atol=1e-12)
