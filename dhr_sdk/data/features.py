@@ -1,0 +1,247 @@
+"""Feature extraction through a backbone plugin, batched with a DataLoader, cached in the store.
+
+Features live in the collection's store under ``/features/<key>``, ``key`` =
+``<backbone name>-<digest of its params>`` (a weights *file* named in the params enters the
+digest by content), one row per image id of the store's ``collection`` element. A second
+call with the same collection and backbone reads them back instead of recomputing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from dhr_sdk.data.collection import Collection
+from dhr_sdk.data.images import UnreadableImage, load_rgb
+from dhr_sdk.errors import DhrError, MissingElementError
+from dhr_sdk.interfaces import Backbone
+from dhr_sdk.plugins import provenance_of
+from dhr_sdk.progress import QUIET, Progress
+from dhr_sdk.store import CollectionRecord, FeaturesRecord, Store
+
+Transform = Callable[[Image.Image], torch.Tensor]
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> CUDA when available else CPU; refuse CUDA on a machine without it."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DhrError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+    if device != "cpu" and not device.startswith(("cuda", "mps")):
+        raise DhrError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto")
+    return device
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def features_key(backbone: Backbone) -> str:
+    """Cache key: backbone name + digest of its params (files named in params by content)."""
+    params = backbone.params.model_dump(mode="json")
+    files = {k: _file_digest(Path(v)) for k, v in sorted(params.items())
+             if isinstance(v, str) and v not in ("", ".") and Path(v).is_file()}
+    blob = json.dumps({"params": params, "files": files}, sort_keys=True)
+    return f"{backbone.name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+class _Files(Dataset[tuple[torch.Tensor, int, str]]):
+    """Decodes one file per item; failures become a blank tensor plus the reason."""
+
+    def __init__(self, paths: Sequence[str], transform: Transform, blank: torch.Tensor) -> None:
+        self.paths, self.transform, self.blank = list(paths), transform, blank
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
+        try:
+            return self.transform(load_rgb(self.paths[i])), i, ""
+        except UnreadableImage as exc:
+            return self.blank, i, str(exc)
+
+
+class _Arrays(Dataset[tuple[torch.Tensor, int, str]]):
+    """In-memory uint8 images (n, h, w) or (n, h, w, 3) through the backbone's transform."""
+
+    def __init__(self, images: np.ndarray, transform: Transform) -> None:
+        self.images, self.transform = images, transform
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
+        return self.transform(Image.fromarray(self.images[i]).convert("RGB")), i, ""
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+def _run(dataset: Dataset[Any], n: int, backbone: Backbone, *, batch_size: int, workers: int,
+         device: str, progress: Progress) -> tuple[np.ndarray, dict[int, str]]:
+    """Forward every item; returns features (n, d) and {row: reason} for failed items."""
+    if batch_size < 1 or workers < 0:
+        raise DhrError("batch size must be >= 1 and workers >= 0")
+    device = resolve_device(device)
+    net = backbone.build(device)
+    out = np.zeros((n, backbone.output_dim), dtype=np.float32)
+    failed: dict[int, str] = {}
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+                        worker_init_fn=_worker_init if workers else None,
+                        pin_memory=device.startswith("cuda"))
+    with progress.bar(total=n, desc=f"features {backbone.name}", unit="img") as bar, \
+            torch.inference_mode():
+        for x, idx, reasons in loader:
+            rows = idx.numpy()
+            y = net(x.to(device, non_blocking=True))
+            out[rows] = y.reshape(len(rows), -1).float().cpu().numpy()
+            failed.update({int(r): s for r, s in zip(rows, reasons, strict=True) if s})
+            bar.update(len(rows))
+    return out, failed
+
+
+def features_from_arrays(images: np.ndarray, backbone: Backbone, batch_size: int = 256,
+                         progress: Progress = QUIET, device: str = "cpu",
+                         workers: int = 0) -> np.ndarray:
+    """Features (n, d) float32 of in-memory uint8 images via the backbone's own transform."""
+    arr = np.asarray(images)
+    if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[3] != 3):
+        raise DhrError(f"expected uint8 images (n, h, w) or (n, h, w, 3), got {arr.dtype} "
+                       f"{arr.shape}")
+    feats, _ = _run(_Arrays(arr, backbone.transform()), arr.shape[0], backbone,
+                    batch_size=batch_size, workers=workers, device=device, progress=progress)
+    return feats
+
+
+@dataclass
+class FeaturesResult:
+    """What :func:`extract_collection` did: the features, the stored collection, the cache."""
+
+    features: FeaturesRecord
+    collection: CollectionRecord
+    cached: bool
+    seconds: float
+    newly_skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _same_names(a: Any, a_names: list[str], b: Any, b_names: list[str]) -> bool:
+    if (a is None) != (b is None):
+        return False
+    return a is None or (a_names == b_names and a.shape == b.shape and (a != b).nnz == 0)
+
+
+def _matches(stored: CollectionRecord, col: Collection, signature: str) -> Collection | None:
+    """``col`` minus the files the store found unreadable, if it is the stored collection."""
+    if not stored.signature or stored.signature != signature:
+        return None
+    failed = dict(zip(stored.skipped, stored.skipped_reasons, strict=True))
+    try:
+        current = col.without({i: failed[i] for i in col.image_ids if i in failed})
+    except DhrError:
+        return None
+    same = (current.image_ids == stored.image_ids
+            and _same_names(current.labels, current.label_names, stored.labels,
+                            stored.label_names)
+            and _same_names(current.tags, current.tag_names, stored.tags, stored.tag_names))
+    return current if same else None
+
+
+def extract_collection(store_path: str | Path, collection: Collection, backbone: Backbone, *,
+                       batch_size: int = 64, workers: int = 2, device: str = "cpu",
+                       progress: Progress = QUIET, recompute: bool = False) -> FeaturesResult:
+    """Ensure the store holds ``collection`` and its ``backbone`` features; see module doc.
+
+    The collection element is (re)written when absent or different (other ids, changed
+    files, other labels/tags) — which drops the elements computed from the old one.
+    Unreadable images are removed from the ids and listed in ``skipped``.
+    """
+    start = time.perf_counter()
+    store = Store.open_or_create(store_path)
+    key = features_key(backbone)
+    signature = collection.signature()
+    stored = store.read_collection() if store.has("collection") else None
+    current = _matches(stored, collection, signature) if stored is not None else None
+    if current is not None and stored is not None and not recompute \
+            and key in store.feature_keys():
+        rec = store.read_features(key)
+        if rec.features.shape[0] == len(stored.image_ids):
+            progress.log(f"features {key}: reusing the cache in {store.path}")
+            return FeaturesResult(rec, stored, True, time.perf_counter() - start)
+    target = current if current is not None else collection
+    transform = backbone.transform()
+    blank = torch.zeros_like(transform(Image.new("RGB", (32, 32))))
+    feats, failed_rows = _run(_Files([str(p) for p in target.paths], transform, blank),
+                              len(target), backbone, batch_size=batch_size, workers=workers,
+                              device=device, progress=progress)
+    failed = {target.image_ids[r]: why for r, why in sorted(failed_rows.items())}
+    final = target.without(failed)
+    keep = np.setdiff1d(np.arange(len(target)), np.fromiter(failed_rows, dtype=np.int64))
+    rec = FeaturesRecord(key, feats[keep], backbone.name,
+                         backbone.params.model_dump(mode="json"))
+    record = final.to_record(signature=signature)
+    with store.edit() as w:
+        if current is None or failed:
+            w.write_collection(record)
+        w.write_features(rec, provenance_of(backbone))
+    if final.skipped:
+        pairs = list(zip(final.skipped, final.skipped_reasons, strict=True))
+        progress.log(f"skipped {len(pairs)} unusable file(s): "
+                     + "; ".join(f"{i}: {r}" for i, r in pairs[:5])
+                     + (" ..." if len(pairs) > 5 else ""))
+    return FeaturesResult(rec, store.read_collection(), False, time.perf_counter() - start,
+                          failed)
+
+
+def ensure_features(store_path: str | Path, collection: Collection, backbone: Backbone, *,
+                    batch_size: int = 64, workers: int = 2, device: str = "cpu",
+                    progress: Progress = QUIET) -> FeaturesRecord:
+    """Features of ``collection`` by ``backbone``, from the store's cache or computed."""
+    return extract_collection(store_path, collection, backbone, batch_size=batch_size,
+                              workers=workers, device=device, progress=progress).features
+
+
+@dataclass
+class StoredFeatures:
+    """A store's features with the image ids (rows) they belong to."""
+
+    image_ids: list[str]
+    features: np.ndarray
+    key: str
+    backbone: str
+    backbone_params: dict[str, object]
+
+
+def load_features(store_path: str | Path, key: str | Backbone | None = None) -> StoredFeatures:
+    """Read features (and their image ids) from a store; ``key`` may be a backbone instance.
+
+    Without ``key`` the store must hold exactly one feature set.
+    """
+    store = Store(store_path)
+    keys = store.feature_keys()
+    if isinstance(key, Backbone):
+        key = features_key(key)
+    if key is None:
+        if len(keys) != 1:
+            raise MissingElementError(
+                f"{store.path} holds {len(keys)} feature sets ({', '.join(keys) or 'none'}); "
+                "name one" if keys else f"{store.path} has no features; run 'dhr features'")
+        key = keys[0]
+    rec = store.read_features(key)
+    ids = store.read_collection().image_ids
+    return StoredFeatures(ids, rec.features, rec.key, rec.backbone, rec.backbone_params)
