@@ -1,0 +1,54 @@
+"""``dhr build``: fit, encode, graph and rank one collection into one store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dhr_sdk.cli.common import config_option, emit_json, json_option, params_option, quiet_option
+from dhr_sdk.cli.pipeline_options import feature_options, make_feature_options, split_params
+from dhr_sdk.pipeline import build as build_store
+from dhr_sdk.progress import Progress
+
+
+@click.command()
+@click.argument("collection", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
+              help="Store to write (created if missing).")
+@click.option("--hasher", default="itq", show_default=True,
+              help="Hasher plugin to fit (ignored with --model).")
+@click.option("--ranker", default="cpr", show_default=True, help="Ranker plugin (cpr, shr).")
+@click.option("--builder", default="hamming", show_default=True, help="Graph builder plugin.")
+@click.option("--backbone", default="pixels", show_default=True, help="Backbone plugin.")
+@click.option("--model", type=click.Path(path_type=Path), default=None,
+              help="Use this saved model instead of fitting one.")
+@params_option
+@config_option
+@feature_options
+@json_option
+@quiet_option
+def build(collection: Path, out: Path, hasher: str, ranker: str, builder: str, backbone: str,
+          model: Path | None, params: tuple[str, ...], config: Path | None, batch_size: int,
+          workers: int, device: str, as_json: bool, quiet: bool) -> None:
+    """Everything off-line for COLLECTION (folder or store): fit, encode, graph, rank.
+
+    -p KEY=VALUE sets hasher params; prefix a key with graph., ranker. or backbone. for
+    the other plugins (e.g. -p n_bits=64 -p graph.radius=2 -p ranker.tol=1e-6).
+    """
+    kinds = split_params(params, config, "hasher")
+    store = build_store(collection, out, hasher, kinds["hasher"], ranker=ranker,
+                        ranker_params=kinds["ranker"], builder=builder,
+                        builder_params=kinds["graph_builder"], backbone=backbone,
+                        backbone_params=kinds["backbone"], model=model,
+                        options=make_feature_options(batch_size, workers, device),
+                        progress=Progress(quiet=quiet or as_json))
+    summary = store.summary()
+    if as_json:
+        emit_json(summary)
+        return
+    el = summary["elements"]
+    click.echo(f"wrote {out}: {el['collection']['n_images']} images, "
+               f"{el['model']['hasher']} {el['model']['n_bits']} bits, "
+               f"{el['graph']['nodes']} graph nodes, {el['graph']['edges']} edges, "
+               f"importance list of {el['importance']['rows']} codes")

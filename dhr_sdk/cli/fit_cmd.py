@@ -1,0 +1,58 @@
+"""``dhr fit``: learn one hash model from one or more collections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dhr_sdk.cli.common import config_option, emit_json, json_option, params_option, quiet_option
+from dhr_sdk.cli.pipeline_options import feature_options, make_feature_options, split_params
+from dhr_sdk.pipeline import fit as fit_model
+from dhr_sdk.progress import Progress
+
+
+@click.command()
+@click.argument("collections", nargs=-1, required=True,
+                type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
+              help="Model file to write (a dhr store holding the model element).")
+@click.option("--hasher", required=True, help="Hasher plugin (see 'dhr plugins').")
+@click.option("--backbone", default="pixels", show_default=True,
+              help="Backbone plugin computing the features the hasher learns from.")
+@click.option("--train", type=click.Path(path_type=Path), default=None,
+              help="Labeled training collection (GAH's public set, stage TP-A).")
+@click.option("--labels", "train_labels", type=click.Path(path_type=Path), default=None,
+              help="Labels file of --train.")
+@click.option("--tags", type=click.Path(path_type=Path), default=None,
+              help="Tags file of the (single) collection, for tag-using hashers (LAGNH).")
+@click.option("--seed", type=int, default=None, help="Overrides the hasher's seed param.")
+@params_option
+@config_option
+@feature_options
+@json_option
+@quiet_option
+def fit(collections: tuple[Path, ...], out: Path, hasher: str, backbone: str,
+        train: Path | None, train_labels: Path | None, tags: Path | None, seed: int | None,
+        params: tuple[str, ...], config: Path | None, batch_size: int, workers: int,
+        device: str, as_json: bool, quiet: bool) -> None:
+    """Fit a hash model on COLLECTIONS (image folders or stores) and save it to -o.
+
+    -p KEY=VALUE sets hasher params (prefix backbone.KEY for the backbone). One model can
+    then encode many collections: 'dhr encode COLLECTION --model MODEL -o STORE'.
+    """
+    kinds = split_params(params, config, "hasher")
+    model = fit_model(list(collections), out, hasher, kinds["hasher"], backbone=backbone,
+                      backbone_params=kinds["backbone"], train=train, train_labels=train_labels,
+                      tags_file=tags, seed=seed,
+                      options=make_feature_options(batch_size, workers, device),
+                      progress=Progress(quiet=quiet or as_json))
+    summary = {"model": str(out), "hasher": model.hasher.name, "n_bits": model.n_bits,
+               "backbone": model.backbone,
+               "params": model.hasher.params.model_dump(mode="json"),
+               "collections": [str(c) for c in collections]}
+    if as_json:
+        emit_json(summary)
+    else:
+        click.echo(f"wrote {out}: {model.hasher.name} {model.n_bits} bits on {model.backbone} "
+                   f"features of {len(collections)} collection(s)")

@@ -1,0 +1,54 @@
+"""CLI options shared by ``dhr fit``, ``dhr encode``, ``dhr build`` and ``dhr demo``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from dhr_sdk.cli.common import plugin_params
+from dhr_sdk.errors import ParamsError
+from dhr_sdk.params import parse_key_values
+from dhr_sdk.pipeline import FeatureOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: ``-p`` key prefixes of ``dhr build`` and the plugin kind they address.
+PREFIXES = {"hasher": "hasher", "backbone": "backbone", "graph": "graph_builder",
+            "graph_builder": "graph_builder", "ranker": "ranker", "assessor": "assessor"}
+
+
+def feature_options(f: F) -> F:
+    """--batch-size / --workers / --device for backbone feature extraction."""
+    f = click.option("--device", default="cpu", show_default=True,
+                     help="Device of the backbone forward pass (cpu, cuda, auto).")(f)
+    f = click.option("--workers", type=int, default=0, show_default=True,
+                     help="DataLoader worker processes decoding images.")(f)
+    f = click.option("--batch-size", type=int, default=64, show_default=True,
+                     help="Images per backbone forward pass.")(f)
+    return f
+
+
+def make_feature_options(batch_size: int, workers: int, device: str) -> FeatureOptions:
+    return FeatureOptions(batch_size=batch_size, workers=workers, device=device)
+
+
+def split_params(pairs: Sequence[str], config: Path | None,
+                 default_kind: str) -> dict[str, dict[str, Any]]:
+    """Params per kind: ``[kind]`` config sections, then ``-p [prefix.]key=value``.
+
+    Unprefixed keys go to ``default_kind``; prefixes are those of :data:`PREFIXES`.
+    """
+    out = {kind: plugin_params(kind, (), config) for kind in set(PREFIXES.values())}
+    for key, value in parse_key_values(pairs).items():
+        prefix, dot, rest = key.partition(".")
+        if dot:
+            if prefix not in PREFIXES:
+                raise ParamsError(f"unknown parameter prefix {prefix!r} in {key!r}; use one of "
+                                  f"{', '.join(sorted(PREFIXES))}")
+            out[PREFIXES[prefix]][rest] = value
+        else:
+            out[default_kind][key] = value
+    return out
