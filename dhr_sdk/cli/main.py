@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from dhr_sdk._version import __version__
-from dhr_sdk.cli import info_cmd, plugins_cmd
+from dhr_sdk.cli import assess_cmd, build_cmd, encode_cmd, fit_cmd, info_cmd, plugins_cmd
 from dhr_sdk.errors import DhrError
 
 
@@ -43,6 +43,10 @@ def cli() -> None:
 
 cli.add_command(plugins_cmd.plugins)
 cli.add_command(info_cmd.info)
+cli.add_command(fit_cmd.fit)
+cli.add_command(encode_cmd.encode)
+cli.add_command(build_cmd.build)
+cli.add_command(assess_cmd.assess)
 
 
 def main() -> None:
