@@ -203,3 +203,30 @@ class HammingIndex:
         dd = np.concatenate(out_d) if out_d else np.zeros(0, np.int64)
         sort = np.argsort(ii * max(n, 1) + jj, kind="stable")
         return ii[sort].astype(np.int64), jj[sort].astype(np.int64), dd[sort].astype(np.int64)
+
+
+def group_identical(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct codes, each row's group, and group sizes (like ``np.unique(axis=0)``).
+
+    Distinct codes come sorted by code bytes ascending, the order of
+    ``np.unique(codes, axis=0)``, but computed with a word sort (fast at millions of rows).
+    Returns ``(distinct, inverse, counts)`` with ``distinct[inverse] == codes``.
+    """
+    codes = check_packed(codes)
+    n, n_bytes = codes.shape
+    if n == 0:
+        return codes.copy(), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pad = (-n_bytes) % 8
+    padded = np.concatenate([codes, np.zeros((n, pad), np.uint8)], axis=1) if pad else codes
+    big = np.ascontiguousarray(padded).view(">u8").astype(np.uint64)  # byte order = numeric
+    if big.shape[1] == 1:
+        order = np.argsort(big[:, 0], kind="stable")
+    else:
+        order = np.lexsort(big.T[::-1])
+    ordered = big[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    group = np.cumsum(new) - 1
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = group
+    return codes[order[new]], inverse, np.bincount(group).astype(np.int64)
