@@ -219,10 +219,9 @@ def group_identical(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     pad = (-n_bytes) % 8
     padded = np.concatenate([codes, np.zeros((n, pad), np.uint8)], axis=1) if pad else codes
     big = np.ascontiguousarray(padded).view(">u8").astype(np.uint64)  # byte order = numeric
-    if big.shape[1] == 1:
-        order = np.argsort(big[:, 0], kind="stable")
-    else:
-        order = np.lexsort(big.T[::-1])
+    # stable sorts, first word most significant (argsort: radix sort for one word)
+    order = (np.argsort(big[:, 0], kind="stable") if big.shape[1] == 1
+             else np.lexsort(big.T[::-1]))
     ordered = big[order]
     new = np.ones(n, dtype=bool)
     new[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
