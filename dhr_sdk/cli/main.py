@@ -8,7 +8,20 @@ from typing import Any
 import click
 
 from dhr_sdk._version import __version__
-from dhr_sdk.cli import assess_cmd, build_cmd, encode_cmd, fit_cmd, info_cmd, plugins_cmd
+from dhr_sdk.cli import (
+    assess_cmd,
+    build_cmd,
+    demo_data_cmd,
+    encode_cmd,
+    eval_cmd,
+    features_cmd,
+    fit_cmd,
+    graph_cmd,
+    import_codes_cmd,
+    info_cmd,
+    plugins_cmd,
+    rank_cmd,
+)
 from dhr_sdk.errors import DhrError
 
 
@@ -47,6 +60,12 @@ cli.add_command(fit_cmd.fit)
 cli.add_command(encode_cmd.encode)
 cli.add_command(build_cmd.build)
 cli.add_command(assess_cmd.assess)
+cli.add_command(features_cmd.features)
+cli.add_command(demo_data_cmd.demo_data)
+cli.add_command(eval_cmd.eval_command)
+cli.add_command(import_codes_cmd.import_codes_command)
+cli.add_command(graph_cmd.graph)
+cli.add_command(rank_cmd.rank_command, name="rank")
 
 
 def main() -> None:

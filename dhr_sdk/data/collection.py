@@ -153,16 +153,18 @@ class Collection:
     # -- persistence --------------------------------------------------------------------
 
     def signature(self) -> str:
-        """Digest of (id, size, mtime) of every listed file and of the skipped list."""
+        """Digest of (id, size, mtime) of every file, listed or skipped.
+
+        It does not depend on which files were found unreadable, so a collection rebuilt
+        from a store's record has the signature of the listing it came from.
+        """
         h = hashlib.sha256()
-        for iid in self.image_ids:
+        for iid in sorted({*self.image_ids, *self.skipped}):
             try:
                 st = (self.root / iid).stat()
                 h.update(f"{iid}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
             except OSError:
                 h.update(f"{iid}\0missing\n".encode())
-        for iid in self.skipped:
-            h.update(f"skipped\0{iid}\n".encode())
         return h.hexdigest()[:32]
 
     def to_record(self, signature: str | None = None) -> CollectionRecord:
