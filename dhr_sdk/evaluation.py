@@ -1,0 +1,238 @@
+"""The retrieval evaluation protocol: split, fit, encode, measure.
+
+1. :func:`split_indices` draws, with one seed, ``n_queries`` queries, a database from the
+   rest (all of it by default) and a training set — by default sampled from the database,
+   the usual unsupervised-hashing protocol (CIFAR-10: 1,000 queries, 59,000 database,
+   5,000 training images drawn from the database); ``train_from="rest"`` draws it from the
+   images that are neither queries nor database instead. The database keeps the random
+   draw order, so the metrics' tie rule (database index) carries no label information.
+2. The hasher is fitted on the training rows only (:func:`fit_data_for`: ``features`` are
+   the training features; the ground-truth labels — as ``labels`` or as the labeled
+   ``train_*`` set — are passed only when the hasher declares them in ``requires``, so an
+   unsupervised method never sees them; tags, being auxiliary data and not ground truth,
+   are passed whenever the dataset has them). Database and queries are then encoded by
+   the same fitted model.
+3. :func:`dhr_sdk.metrics.evaluate_retrieval` measures the codes; times are wall-clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from dhr_sdk.errors import DhrError
+from dhr_sdk.eval_data import LabeledFeatures
+from dhr_sdk.interfaces import Hasher
+from dhr_sdk.metrics import (
+    DEFAULT_K_VALUES,
+    DEFAULT_TOPK,
+    NoRelevant,
+    RetrievalMetrics,
+    evaluate_retrieval,
+)
+from dhr_sdk.plugins import get_registry
+from dhr_sdk.progress import QUIET, Progress
+from dhr_sdk.types import FitData
+
+TIE_RULE = ("ascending Hamming distance; equal distances keep database order (stable sort "
+            "on (distance, database index)); the database is in seeded random order")
+DEFAULT_TRAIN = 5000
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """Sizes and seed of the query / database / training split (see :func:`split_indices`)."""
+
+    n_queries: int = 1000
+    n_database: int | None = None
+    n_train: int | None = None
+    seed: int = 0
+    train_from: Literal["database", "rest"] = "database"
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row indices of each part, in the (seeded random) order they were drawn."""
+
+    query: np.ndarray
+    database: np.ndarray
+    train: np.ndarray
+
+    def sizes(self) -> dict[str, int]:
+        return {"n_queries": int(self.query.size), "n_database": int(self.database.size),
+                "n_train": int(self.train.size)}
+
+
+def split_indices(n: int, spec: SplitSpec = SplitSpec()) -> Split:
+    """Draw the split of ``n`` images.
+
+    ``n_database=None``: every image that is not a query (with ``train_from="rest"``: the
+    images left after a training set of ``n_train``). ``n_train=None``: ``min(5000, pool)``.
+    """
+    if spec.train_from not in ("database", "rest"):
+        raise DhrError(f"train_from must be 'database' or 'rest', got {spec.train_from!r}")
+    if spec.n_queries < 1 or spec.n_queries >= n:
+        raise DhrError(f"{spec.n_queries} queries leave no database among {n} images")
+    perm = np.random.default_rng(spec.seed).permutation(n)
+    query, rest = perm[:spec.n_queries], perm[spec.n_queries:]
+    if spec.train_from == "database":
+        n_db = rest.size if spec.n_database is None else spec.n_database
+        _check_size("database", n_db, rest.size)
+        database = rest[:n_db]
+        n_train = min(DEFAULT_TRAIN, n_db) if spec.n_train is None else spec.n_train
+        _check_size("training set", n_train, n_db)
+        train = database[np.random.default_rng(spec.seed + 1).permutation(n_db)[:n_train]]
+    else:
+        n_train = min(DEFAULT_TRAIN, rest.size - 1) if spec.n_train is None else spec.n_train
+        _check_size("training set", n_train, rest.size - 1)
+        train, left = rest[:n_train], rest[n_train:]
+        n_db = left.size if spec.n_database is None else spec.n_database
+        _check_size("database", n_db, left.size)
+        database = left[:n_db]
+    return Split(query, database, train)
+
+
+def _check_size(what: str, size: int, available: int) -> None:
+    if not 1 <= size <= available:
+        raise DhrError(f"the {what} needs 1 to {available} images here, got {size}")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """Which metrics to compute (see :mod:`dhr_sdk.metrics`)."""
+
+    topk: tuple[int | None, ...] = DEFAULT_TOPK
+    radius: int = 2
+    k_values: tuple[int, ...] = DEFAULT_K_VALUES
+    no_relevant: NoRelevant = "zero"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"topk": list(self.topk), "radius": self.radius, "k_values": list(self.k_values),
+                "no_relevant": self.no_relevant, "tie_rule": TIE_RULE}
+
+
+@dataclass
+class EvalResult:
+    """One hasher at one code length: params, timings, metrics (or why it was skipped)."""
+
+    hasher: str
+    n_bits: int
+    params: dict[str, Any]
+    metrics: RetrievalMetrics | None = None
+    fit_seconds: float = 0.0
+    encode_seconds: float = 0.0
+    n_encoded: int = 0
+    distinct_codes: int = 0
+    error: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hasher": self.hasher, "n_bits": self.n_bits, "params": self.params,
+                "fit_seconds": self.fit_seconds, "encode_seconds": self.encode_seconds,
+                "n_encoded": self.n_encoded, "distinct_codes": self.distinct_codes,
+                "error": self.error, "info": self.info,
+                "metrics": None if self.metrics is None else self.metrics.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EvalResult:
+        m = d.get("metrics")
+        return cls(d["hasher"], int(d["n_bits"]), dict(d["params"]),
+                   None if m is None else RetrievalMetrics.from_dict(m),
+                   float(d["fit_seconds"]), float(d["encode_seconds"]), int(d["n_encoded"]),
+                   int(d["distinct_codes"]), d.get("error"), dict(d.get("info", {})))
+
+
+def fit_data_for(hasher: Hasher, data: LabeledFeatures, train: np.ndarray) -> FitData:
+    """The :class:`FitData` of the ``train`` rows, holding only what ``requires`` asks for."""
+    req = set(hasher.requires)
+    unknown = req - {"labels", "tags", "train"}
+    if unknown:
+        raise DhrError(f"hasher {hasher.name!r} requires {sorted(unknown)}, which the "
+                       "evaluation protocol cannot provide")
+    if "tags" in req and data.tags is None:
+        raise DhrError(f"hasher {hasher.name!r} needs tags, and dataset {data.name!r} has none")
+    x = data.features[train]
+    labeled = bool(req & {"labels", "train"})
+    return FitData(
+        features=x,
+        labels=data.labels[train] if "labels" in req else None,
+        tags=None if data.tags is None else data.tags[train],
+        label_names=data.class_names if labeled else (),
+        tag_names=data.tag_names if data.tags is not None else (),
+        train_features=x if "train" in req else None,
+        train_labels=data.labels[train] if "train" in req else None)
+
+
+def evaluate_hasher(hasher: Hasher, data: LabeledFeatures, split: Split,
+                    metrics: MetricSpec = MetricSpec(), progress: Progress = QUIET) -> EvalResult:
+    """Fit ``hasher`` on the training rows, encode database and queries, measure."""
+    params = hasher.params.model_dump(mode="json")
+    fit_data = fit_data_for(hasher, data, split.train)
+    start = time.perf_counter()
+    hasher.fit(fit_data, progress=progress)
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    db_codes = hasher.encode(data.features[split.database])
+    q_codes = hasher.encode(data.features[split.query])
+    enc_s = time.perf_counter() - start
+    m = evaluate_retrieval(q_codes, db_codes, data.labels[split.query],
+                           data.labels[split.database], topk=metrics.topk,
+                           radius=metrics.radius, k_values=metrics.k_values,
+                           no_relevant=metrics.no_relevant)
+    return EvalResult(hasher.name, hasher.n_bits, params, m, fit_s, enc_s,
+                      int(split.database.size + split.query.size),
+                      int(np.unique(db_codes, axis=0).shape[0]),
+                      info={"requires": sorted(hasher.requires)})
+
+
+def make_hasher(name: str, n_bits: int, params: dict[str, Any] | None = None) -> Hasher:
+    """A registered hasher with ``params`` and ``n_bits`` (one-line error on bad params)."""
+    values = dict(params or {})
+    if "n_bits" in values:
+        raise DhrError("set the code length with the bits option, not the n_bits parameter")
+    values["n_bits"] = n_bits
+    hasher = get_registry().create("hasher", name, values)
+    if not isinstance(hasher, Hasher):
+        raise DhrError(f"plugin {name!r} is not a hasher")
+    return hasher
+
+
+def run_evaluation(data: LabeledFeatures, hashers: Sequence[tuple[str, dict[str, Any]]],
+                   bits: Sequence[int], split: SplitSpec = SplitSpec(),
+                   metrics: MetricSpec = MetricSpec(), progress: Progress = QUIET,
+                   catch: tuple[type[BaseException], ...] = (DhrError,)) -> Any:
+    """Every hasher at every code length on one split; returns an :class:`EvalReport`.
+
+    All hashers are instantiated first (bad params fail before any work). An exception of a
+    type in ``catch`` raised while fitting/encoding one row is recorded as that row's
+    ``error`` and the run goes on.
+    """
+    from dhr_sdk.eval_report import EvalReport
+
+    if not hashers or not bits:
+        raise DhrError("give at least one hasher and one code length")
+    planned = [(name, b, make_hasher(name, b, params)) for name, params in hashers for b in bits]
+    parts = split_indices(len(data), split)
+    results: list[EvalResult] = []
+    for name, b, hasher in progress.iterate(planned, desc="evaluate", unit="model"):
+        try:
+            res = evaluate_hasher(hasher, data, parts, metrics, progress)
+        except catch as exc:
+            msg = str(exc) if isinstance(exc, DhrError) else f"{type(exc).__name__}: {exc}"
+            progress.log(f"{name} {b} bits: skipped ({msg})")
+            res = EvalResult(name, b, hasher.params.model_dump(mode="json"), error=msg)
+        else:
+            m = res.metrics
+            assert m is not None
+            progress.log(f"{name} {b} bits: mAP@{metrics.topk[0] or 'all'} "
+                         f"{next(iter(m.map_at.values()), 0.0):.4f}, "
+                         f"P@HD<={metrics.radius} {m.precision_radius:.4f}")
+        results.append(res)
+    return EvalReport(dataset=data.describe(), backbone=data.backbone,
+                      backbone_params=data.backbone_params, split=split,
+                      split_sizes=parts.sizes(), metric_spec=metrics, results=results,
+                      feature_seconds=data.feature_seconds)
