@@ -11,6 +11,7 @@ from dhr_sdk._version import __version__
 from dhr_sdk.cli import (
     assess_cmd,
     build_cmd,
+    demo_cmd,
     demo_data_cmd,
     encode_cmd,
     eval_cmd,
@@ -60,6 +61,7 @@ cli.add_command(fit_cmd.fit)
 cli.add_command(encode_cmd.encode)
 cli.add_command(build_cmd.build)
 cli.add_command(assess_cmd.assess)
+cli.add_command(demo_cmd.demo_cmd)
 cli.add_command(features_cmd.features)
 cli.add_command(demo_data_cmd.demo_data)
 cli.add_command(eval_cmd.eval_command)
