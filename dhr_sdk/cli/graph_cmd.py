@@ -1,0 +1,43 @@
+"""``dhr graph``: build the Hamming graph of a store's codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dhr_sdk.cli.common import (
+    config_option,
+    emit_json,
+    json_option,
+    params_option,
+    plugin_params,
+    progress,
+    quiet_option,
+)
+from dhr_sdk.relevance import build_graph
+
+
+@click.command()
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--builder", default="hamming", show_default=True, help="Graph builder plugin.")
+@params_option
+@config_option
+@json_option
+@quiet_option
+def graph(store: Path, builder: str, params: tuple[str, ...], config: Path | None,
+          as_json: bool, quiet: bool) -> None:
+    """Build the graph of STORE's codes (e.g. -p radius=2 -p merged=false) and store it.
+
+    Replaces any previous graph, rank and importance list of STORE.
+    """
+    summary = build_graph(store, builder, plugin_params("graph_builder", params, config),
+                          progress(quiet or as_json))
+    if as_json:
+        emit_json(summary)
+        return
+    kind = "distinct codes" if summary["merged"] else "images"
+    click.echo(f"{summary['store']}: {summary['builder']} graph, radius {summary['radius']}: "
+               f"{summary['nodes']} nodes ({kind}) for {summary['images']} images, "
+               f"{summary['edges']} edges, {summary['components']} components, "
+               f"{summary['isolated_nodes']} isolated nodes ({summary['seconds']:.3g} s)")

@@ -1,0 +1,59 @@
+"""``dhr rank``: importance scores of a store's graph and its importance list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dhr_sdk.cli.common import (
+    config_option,
+    emit_json,
+    json_option,
+    params_option,
+    plugin_params,
+    progress,
+    quiet_option,
+    render_table,
+)
+from dhr_sdk.relevance import rank
+from dhr_sdk.types import ImportanceList, RankResult
+
+
+def rank_report(store: Path, result: RankResult, il: ImportanceList, top: int) -> dict[str, Any]:
+    """The JSON contract of ``dhr rank --json`` (docs/ranking.md)."""
+    rows = [{"order": int(il.order[r]), "code": il.codes[r].tobytes().hex(),
+             "score": float(il.scores[r]), "images": int(il.counts[r]),
+             "image_indices": il.images_of(r)[:10].tolist()}
+            for r in range(min(top, il.n_codes))]
+    return {"store": str(store), "ranker": result.method, "iterations": result.iterations,
+            "converged": result.converged, "residual": result.residual,
+            "info": result.info, "rows": il.n_codes, "images": il.n_images, "top": rows}
+
+
+@click.command()
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--ranker", default="cpr", show_default=True, help="Ranker plugin: cpr or shr.")
+@click.option("--top", default=10, show_default=True, help="Rows of the importance list shown.")
+@params_option
+@config_option
+@json_option
+@quiet_option
+def rank_command(store: Path, ranker: str, top: int, params: tuple[str, ...],
+                 config: Path | None, as_json: bool, quiet: bool) -> None:
+    """Rank STORE's graph (e.g. -p solver=closed, -p damping=0.85) into an importance list."""
+    result, il = rank(store, ranker, plugin_params("ranker", params, config),
+                      progress(quiet or as_json))
+    report = rank_report(store, result, il, top)
+    if as_json:
+        emit_json(report)
+        return
+    state = "converged" if result.converged else "NOT converged"
+    click.echo(f"{store}: {result.method} ({result.info.get('solver')}), "
+               f"{result.iterations} iterations, {state} (residual {result.residual:.3g}); "
+               f"importance list of {il.n_codes} codes for {il.n_images} images")
+    table = [(r["order"], r["code"], r["score"], r["images"],
+              " ".join(map(str, r["image_indices"][:5])) + (" ..." if r["images"] > 5 else ""))
+             for r in report["top"]]
+    click.echo(render_table(["O", "H (hex)", "S", "N", "D (image indices)"], table))
