@@ -10,7 +10,8 @@
   VOC-like co-occurrence (horse -> cow), and ``requirements/horse+cow/`` canvases of
   held-out tiles holding both;
 - ``labels/<name>.csv`` for every folder (format: :mod:`dhr_sdk.data.sidefiles`) and
-  ``manifest.json`` with every folder's class counts (ground truth for assessments).
+  ``manifest.json`` with every folder's class counts (ground truth for assessments) and,
+  for single-image folders, the vendored source index of each file (row order).
 
 File names (``000123.png``) carry no label. Everything is seeded.
 """
@@ -136,12 +137,14 @@ def materialise_demo(out_dir: str | Path, seed: int = 0, *, per_collection: int 
         ids = _write_folder(folder, data.images[picked], progress, name)
         manifest["collections"].append(_entry(
             out, name, folder, ids, data.labels[picked], classes,
-            scheme={c: float(p) for c, p in schemes[name].items()}))
+            scheme={c: float(p) for c, p in schemes[name].items()},
+            source_indices=picked.tolist()))
     for c in classes:
         folder = out / "requirements" / c
         ids = _write_folder(folder, data.images[held[c]], progress, f"requirement {c}")
         manifest["requirements"].append(_entry(out, f"req-{c}", folder, ids,
-                                               data.labels[held[c]], classes, target=[c]))
+                                               data.labels[held[c]], classes, target=[c],
+                                               source_indices=held[c].tolist()))
     if n_multilabel:
         _multilabel(out, data.images, y, classes, np.concatenate(list(pool.values())),
                     np.concatenate(list(held.values())), n_multilabel, n_requirement,
