@@ -1,0 +1,196 @@
+"""Retrieval benchmark: every installed hasher x code lengths on the built-in real data.
+
+One command (all installed hashers, 16/32/64 bits, animal-mnist)::
+
+    python benchmarks/retrieval.py
+
+Add or refresh rows without rerunning everything::
+
+    python benchmarks/retrieval.py --hashers nrdh,gah --bits 64 --dataset animal-multilabel
+
+Raw results are merged into ``docs/results/retrieval.json``, keyed by
+``dataset/hasher/bits`` (a rerun replaces the row; every row keeps the exact command, the
+seed and the protocol that produced it). ``docs/results/retrieval.md`` is then regenerated
+from the whole JSON: one table per dataset and protocol (mAP@1000, mAP over the full
+ranking, MAP@HD<=2, P@HD<=2, train and encode seconds). A hasher that fails (or needs tags
+the data does not have) is recorded with its error and the run goes on. Protocol and
+metric conventions: ``docs/evaluation.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from dhr_sdk.eval_data import DEFAULT_BACKBONE, demo_features
+from dhr_sdk.eval_report import EvalReport, describe_protocol, markdown_table
+from dhr_sdk.evaluation import MetricSpec, SplitSpec, run_evaluation
+from dhr_sdk.params import parse_key_values
+from dhr_sdk.plugins import get_registry
+from dhr_sdk.progress import Progress
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results" / "retrieval.json"
+FORMAT = "dhr-retrieval-benchmark"
+COLUMNS = ["hasher", "bits", "mAP@1000", "mAP@all", "MAP@HD≤2", "P@HD≤2", "train s",
+           "encode s", "run"]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dataset", default="animal-mnist",
+                    help="Built-in data: animal-mnist, mnist or animal-multilabel (comma list).")
+    ap.add_argument("--hashers", default=None,
+                    help="Comma-separated hashers [default: every installed hasher].")
+    ap.add_argument("--bits", default="16,32,64", help="Comma-separated code lengths.")
+    ap.add_argument("--seed", type=int, default=0, help="Seed of the split.")
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--database", type=int, default=None, help="[default: all non-queries]")
+    ap.add_argument("--train", type=int, default=None, help="[default: min(5000, database)]")
+    ap.add_argument("--backbone", default=DEFAULT_BACKBONE)
+    ap.add_argument("-p", "--param", action="append", default=[], metavar="HASHER.KEY=VALUE",
+                    help="Hasher parameter, e.g. itq.n_iter=50 (repeatable).")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="Raw results JSON to update.")
+    ap.add_argument("--only-markdown", action="store_true",
+                    help="Regenerate the markdown from the JSON without running anything.")
+    return ap.parse_args(argv)
+
+
+def per_hasher_params(names: list[str], pairs: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    params: dict[str, dict[str, Any]] = {n: {} for n in names}
+    for key, value in parse_key_values(pairs).items():
+        name, dot, sub = key.partition(".")
+        if not dot or name not in params:
+            sys.exit(f"error: parameter {key!r} must be HASHER.KEY for a selected hasher")
+        params[name][sub] = value
+    return list(params.items())
+
+
+def load(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {"format": FORMAT, "version": 1, "runs": {}}
+    data = json.loads(path.read_text())
+    if data.get("format") != FORMAT:
+        sys.exit(f"error: {path} is not a {FORMAT} file")
+    return dict(data)
+
+
+def rows_of(report: EvalReport, command: str) -> dict[str, dict[str, Any]]:
+    """One JSON row per (dataset, hasher, bits) of ``report``."""
+    whole = report.to_dict()
+    shared = {k: whole[k] for k in ("created", "environment", "dataset", "backbone",
+                                    "protocol", "metrics")}
+    out = {}
+    for res in whole["results"]:
+        key = f"{report.dataset['name']}/{res['hasher']}/{res['n_bits']}"
+        out[key] = {**shared, "command": command, "seed": report.split.seed, "result": res}
+    return out
+
+
+def protocol_key(row: dict[str, Any]) -> str:
+    """Rows share a table when data, backbone, split and metric settings are identical."""
+    return json.dumps([row["dataset"]["name"], row["backbone"]["name"],
+                       row["backbone"]["params"], row["protocol"],
+                       {k: v for k, v in row["metrics"].items() if k != "k_values"}],
+                      sort_keys=True)
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The whole results page, regenerated from the raw JSON."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in data["runs"].values():
+        groups[protocol_key(row)].append(row)
+    lines = ["# Retrieval benchmark", "",
+             "Generated by `benchmarks/retrieval.py` from `retrieval.json` (raw results, one "
+             "entry per dataset/hasher/bits); do not edit by hand. Conventions: "
+             "[docs/evaluation.md](../evaluation.md). `run` points to the command that "
+             "produced the row. Times are wall-clock seconds on a shared 2-core CPU machine "
+             "(train = fit on the training set; encode = database + queries).", ""]
+    for rows in sorted(groups.values(), key=lambda g: protocol_key(g[0])):
+        first = rows[0]
+        rep = EvalReport.from_dict({
+            "format": "dhr-retrieval-eval", "version": 1, "dataset": first["dataset"],
+            "backbone": first["backbone"], "protocol": first["protocol"],
+            "metrics": first["metrics"], "results": []})
+        lines += [f"## {first['dataset']['name']} — backbone `{first['backbone']['name']}`, "
+                  f"seed {first['seed']}", ""]
+        lines += [ln for ln in describe_protocol(rep) if not ln.startswith("- times")]
+        commands = list(dict.fromkeys(r["command"] for r in rows))
+        table = []
+        order = sorted(rows, key=lambda r: (r["result"]["hasher"], r["result"]["n_bits"]))
+        for r in order:
+            res, m = r["result"], r["result"]["metrics"]
+            run = commands.index(r["command"]) + 1
+            if m is None:
+                table.append([res["hasher"], res["n_bits"], f"failed: {res['error']}",
+                              "", "", "", "", "", run])
+                continue
+            table.append([res["hasher"], res["n_bits"], f"{m['map_at'].get('1000', 0):.4f}",
+                          f"{m['map_at'].get('all', 0):.4f}", f"{m['map_radius']:.4f}",
+                          f"{m['precision_radius']:.4f}", f"{res['fit_seconds']:.2f}",
+                          f"{res['encode_seconds']:.2f}", run])
+        lines += ["", markdown_table(COLUMNS, table), ""]
+        lines += [f"{i}. `{c}`" for i, c in enumerate(commands, start=1)]
+        lines += ["", *chance_lines(order), *sanity_lines(order), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def chance_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Chance level: the share of relevant database items per query (precision of retrieving
+    everything, the last point of the PR curve), to read the table against."""
+    for r in rows:
+        m = r["result"]["metrics"]
+        if m is not None:
+            return [f"Chance level (mean share of relevant database items per query): "
+                    f"{m['pr_curve']['precision'][-1]:.4f}.", ""]
+    return []
+
+
+def sanity_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The check every hashing paper shows: ITQ beats LSH (mAP@1000) at 32 and 64 bits."""
+    got = {(r["result"]["hasher"], r["result"]["n_bits"]): r["result"]["metrics"] for r in rows}
+    out = []
+    for b in (32, 64):
+        itq, lsh = got.get(("itq", b)), got.get(("lsh", b))
+        if itq and lsh:
+            a, c = itq["map_at"]["1000"], lsh["map_at"]["1000"]
+            out.append(f"Sanity check, {b} bits: ITQ mAP@1000 {a:.4f} vs LSH {c:.4f} — "
+                       f"{'ITQ better, as in the literature' if a > c else 'ITQ NOT better'}.")
+    return out
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    data = load(args.results)
+    command = shlex.join(["python", "benchmarks/retrieval.py", *argv])
+    if not args.only_markdown:
+        reg = get_registry()
+        names = (args.hashers.split(",") if args.hashers else reg.names("hasher"))
+        hashers = per_hasher_params([n.strip() for n in names if n.strip()], args.param)
+        bits = [int(b) for b in args.bits.split(",") if b.strip()]
+        split = SplitSpec(args.queries, args.database, args.train, args.seed)
+        prog = Progress()
+        for dataset in args.dataset.split(","):
+            feats = demo_features(dataset.strip(), args.backbone, progress=prog)
+            report = run_evaluation(feats, hashers, bits, split, MetricSpec(), prog,
+                                    catch=(Exception,))
+            data["runs"].update(rows_of(report, command))
+            args.results.parent.mkdir(parents=True, exist_ok=True)
+            args.results.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+            headers, rows = report.table()
+            print(markdown_table(headers, rows))
+    md = args.results.with_suffix(".md")
+    md.write_text(markdown(data))
+    print(f"wrote {md}" if args.only_markdown else f"wrote {args.results} and {md}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
