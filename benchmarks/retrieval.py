@@ -12,9 +12,9 @@ Raw results are merged into ``docs/results/retrieval.json``, keyed by
 ``dataset/hasher/bits`` (a rerun replaces the row; every row keeps the exact command, the
 seed and the protocol that produced it). ``docs/results/retrieval.md`` is then regenerated
 from the whole JSON: one table per dataset and protocol (mAP@1000, mAP over the full
-ranking, MAP@HD<=2, P@HD<=2, train and encode seconds). A hasher that fails (or needs tags
-the data does not have) is recorded with its error and the run goes on. Protocol and
-metric conventions: ``docs/evaluation.md``.
+ranking, MAP@HD<=2, P@HD<=2, distinct database codes, train and encode seconds). A hasher
+that fails (or needs tags the data does not have) is recorded with its error and the run
+goes on. Protocol and metric conventions: ``docs/evaluation.md``.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from dhr_sdk.progress import Progress
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results" / "retrieval.json"
 FORMAT = "dhr-retrieval-benchmark"
-COLUMNS = ["hasher", "bits", "mAP@1000", "mAP@all", "MAP@HD≤2", "P@HD≤2", "train s",
-           "encode s", "run"]
+COLUMNS = ["hasher", "bits", "mAP@1000", "mAP@all", "MAP@HD≤2", "P@HD≤2", "codes",
+           "train s", "encode s", "run"]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -113,7 +113,9 @@ def markdown(data: dict[str, Any]) -> str:
              "entry per dataset/hasher/bits); do not edit by hand. Conventions: "
              "[docs/evaluation.md](../evaluation.md). `run` points to the command that "
              "produced the row. Times are wall-clock seconds on a shared 2-core CPU machine "
-             "(train = fit on the training set; encode = database + queries).", ""]
+             "(train = fit on the training set; encode = database + queries). `codes` = "
+             "distinct codes among the database items (1 = a collapsed hash function: "
+             "every item ties and mAP falls to chance).", ""]
     for rows in sorted(groups.values(), key=lambda g: protocol_key(g[0])):
         first = rows[0]
         rep = EvalReport.from_dict({
@@ -131,11 +133,12 @@ def markdown(data: dict[str, Any]) -> str:
             run = commands.index(r["command"]) + 1
             if m is None:
                 table.append([res["hasher"], res["n_bits"], f"failed: {res['error']}",
-                              "", "", "", "", "", run])
+                              "", "", "", "", "", "", run])
                 continue
             table.append([res["hasher"], res["n_bits"], f"{m['map_at'].get('1000', 0):.4f}",
                           f"{m['map_at'].get('all', 0):.4f}", f"{m['map_radius']:.4f}",
-                          f"{m['precision_radius']:.4f}", f"{res['fit_seconds']:.2f}",
+                          f"{m['precision_radius']:.4f}", res["distinct_codes"],
+                          f"{res['fit_seconds']:.2f}",
                           f"{res['encode_seconds']:.2f}", run])
         lines += ["", markdown_table(COLUMNS, table), ""]
         lines += [f"{i}. `{c}`" for i, c in enumerate(commands, start=1)]

@@ -102,11 +102,15 @@ class EvalReport:
 
 
 def results_table(results: list[EvalResult], spec: MetricSpec) -> tuple[list[str], list[list[Any]]]:
-    """Rows: hasher, bits, mAP@K for each K, MAP/P/R@HD<=r, fit and encode seconds."""
+    """Rows: hasher, bits, mAP@K for each K, MAP/P/R@HD<=r, distinct database codes, times.
+
+    ``codes`` (distinct codes among the database) exposes collapsed hash functions: with
+    one code every item ties, and the tie rule gives chance-level mAP.
+    """
     r_ = spec.radius
     keys = ["all" if k is None else str(k) for k in spec.topk]
     headers = ["hasher", "bits", *[f"mAP@{k}" for k in keys], f"MAP@HD≤{r_}",
-               f"P@HD≤{r_}", f"R@HD≤{r_}", "fit s", "encode s"]
+               f"P@HD≤{r_}", f"R@HD≤{r_}", "codes", "fit s", "encode s"]
     rows: list[list[Any]] = []
     for res in results:
         m = res.metrics
@@ -116,7 +120,7 @@ def results_table(results: list[EvalResult], spec: MetricSpec) -> tuple[list[str
             continue
         rows.append([res.hasher, res.n_bits, *[f"{m.map_at[k]:.4f}" for k in keys],
                      f"{m.map_radius:.4f}", f"{m.precision_radius:.4f}",
-                     f"{m.recall_radius:.4f}", f"{res.fit_seconds:.2f}",
+                     f"{m.recall_radius:.4f}", res.distinct_codes, f"{res.fit_seconds:.2f}",
                      f"{res.encode_seconds:.2f}"])
     return headers, rows
 
