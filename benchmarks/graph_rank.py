@@ -1,0 +1,201 @@
+"""Benchmark: Hamming graph build (ours vs FAISS) and SHR/CPR ranking at a million codes.
+
+    .venv/bin/python benchmarks/graph_rank.py            # 1,000,000 x 64 bits, radius 2
+
+Synthetic clustered codes (``--centres`` random centres, each bit flipped with probability
+``--flip``) stand in for real hash codes: many exact duplicates and tight clusters. Every
+measurement runs in its own subprocess so that its peak RSS (``ru_maxrss``) is its own.
+FAISS is configured for exact results (``IndexBinaryHash`` with ``nflip = radius``,
+``IndexBinaryMultiHash`` with ``radius + 1`` disjoint substrings, ``range_search`` at
+``radius + 1`` because FAISS radii are strict) and both sides do the same end-to-end job:
+merge identical codes, find all pairs within the radius, build the symmetric CSR. The
+FAISS edge sets are checked to be identical to ours. Threads: 1 for both (``--threads``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def _digest(adj: Any) -> str:
+    h = hashlib.sha1()
+    for arr in (adj.indptr.astype(np.int64), adj.indices.astype(np.int64), adj.data):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:12]
+
+
+def worker_ours(codes: np.ndarray, radius: int) -> dict[str, Any]:
+    from dhr_plugins.graph_hamming import HammingGraphBuilder
+
+    start = time.perf_counter()
+    graph = HammingGraphBuilder(radius=radius).build(codes, codes.shape[1] * 8)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "nodes": graph.n_nodes, "edges": graph.n_edges,
+            "digest": _digest(graph.adjacency)}
+
+
+def worker_faiss(codes: np.ndarray, radius: int, config: str) -> dict[str, Any]:
+    import faiss
+    import scipy.sparse as sp
+
+    from dhr_sdk.hamming_index import group_identical
+
+    n_bits = codes.shape[1] * 8
+    start = time.perf_counter()
+    distinct = group_identical(codes)[0]
+    if config.startswith("hash"):
+        index = faiss.IndexBinaryHash(n_bits, int(config[4:]))
+        index.nflip = radius  # every bucket within `radius` flips of the prefix: exact
+    else:  # multihash: radius + 1 disjoint substrings, one must match exactly (pigeonhole)
+        index = faiss.IndexBinaryMultiHash(n_bits, radius + 1, n_bits // (radius + 1))
+        index.nflip = 0
+    index.add(distinct)
+    lims, dist, ids = index.range_search(distinct, radius + 1)  # strict radius in FAISS
+    m = distinct.shape[0]
+    rows = np.repeat(np.arange(m), np.diff(lims.astype(np.int64)))
+    off = rows != ids
+    adj = sp.csr_matrix(((n_bits - dist[off]).astype(np.float64), (rows[off], ids[off])),
+                        shape=(m, m))
+    adj.sort_indices()
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "nodes": m, "edges": adj.nnz // 2, "digest": _digest(adj)}
+
+
+def worker_rank(codes: np.ndarray, radius: int) -> dict[str, Any]:
+    from dhr_plugins.graph_hamming import HammingGraphBuilder, expand_to_images
+    from dhr_plugins.rankers.cpr import CPRRanker
+    from dhr_plugins.rankers.shr import SHRRanker
+
+    graph = HammingGraphBuilder(radius=radius).build(codes, codes.shape[1] * 8)
+    out: dict[str, Any] = {"nodes": graph.n_nodes, "edges": graph.n_edges,
+                           "images": graph.n_images}
+    runs = {}
+    for label, ranker, g in (("cpr closed", CPRRanker(solver="closed"), graph),
+                             ("cpr power", CPRRanker(), graph)):
+        start = time.perf_counter()
+        res = ranker.rank(g)
+        runs[label] = (time.perf_counter() - start, res)
+    start = time.perf_counter()
+    images = expand_to_images(graph)
+    expand_s = time.perf_counter() - start
+    out.update(image_nodes=images.n_nodes, image_edges=images.n_edges, expand_s=expand_s)
+    start = time.perf_counter()
+    res = SHRRanker().rank(images)
+    runs["shr power (per-image graph)"] = (time.perf_counter() - start, res)
+    ref = runs["cpr power"][1].node_scores[graph.image_nodes]
+    out["runs"] = {k: {"seconds": s, "iterations": r.iterations, "converged": r.converged,
+                       "residual": r.residual} for k, (s, r) in runs.items()}
+    shr_scores = runs["shr power (per-image graph)"][1].node_scores
+    out["cpr_vs_shr_max_rel"] = float(np.max(np.abs(ref - shr_scores) /
+                                             np.maximum(np.abs(shr_scores), 1e-300)))
+    out["bipartite_components"] = runs["cpr power"][1].info["bipartite_components"]
+    out["components"] = runs["cpr power"][1].info["components"]
+    return out
+
+
+def _run(codes_path: Path, job: str, args: argparse.Namespace) -> dict[str, Any]:
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads),
+           "OPENBLAS_NUM_THREADS": str(args.threads)}
+    cmd = [sys.executable, __file__, "--worker", job, "--codes", str(codes_path),
+           "--radius", str(args.radius), "--threads", str(args.threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"worker {job} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+              for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--bits", type=int, default=64)
+    ap.add_argument("--centres", type=int, default=2000)
+    ap.add_argument("--flip", type=float, default=0.03)
+    ap.add_argument("--radius", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--faiss", default="hash16,hash20,multihash",
+                    help="FAISS configurations (hashB = IndexBinaryHash with B-bit prefix)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--codes", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        codes = np.load(args.codes)
+        if args.worker == "ours":
+            out = worker_ours(codes, args.radius)
+        elif args.worker == "rank":
+            out = worker_rank(codes, args.radius)
+        else:
+            import faiss
+            faiss.omp_set_num_threads(args.threads)
+            out = worker_faiss(codes, args.radius, args.worker[len("faiss-"):])
+        out["peak_rss_gb"] = _peak_gb()
+        print(json.dumps(out))
+        return
+    from dhr_sdk.testing import clustered_codes
+
+    codes = clustered_codes(args.n, args.bits, args.centres, args.flip, seed=0)
+    print(f"# {args.n:,} codes x {args.bits} bits, {args.centres} centres, flip {args.flip}, "
+          f"radius {args.radius}, {args.threads} thread(s)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "codes.npy"
+        np.save(path, codes)
+        del codes
+        ours = _run(path, "ours", args)
+        rows = [["dhr hamming (ours)", f"{ours['seconds']:.2f}", "1.00",
+                 f"{ours['peak_rss_gb']:.2f}", f"{ours['edges']:,}", "reference"]]
+        for config in [c for c in args.faiss.split(",") if c]:
+            try:
+                f = _run(path, f"faiss-{config}", args)
+            except SystemExit as exc:
+                rows.append([f"faiss {config}", "failed", "", "", "", str(exc)[:40]])
+                continue
+            rows.append([f"faiss {config}", f"{f['seconds']:.2f}",
+                         f"{f['seconds'] / ours['seconds']:.2f}", f"{f['peak_rss_gb']:.2f}",
+                         f"{f['edges']:,}", "yes" if f["digest"] == ours["digest"] else "NO"])
+        print("\n## Graph build (merge identical codes + all pairs within radius + CSR)\n")
+        print(_table(["builder", "time (s)", "time / ours", "peak RSS (GB)", "edges",
+                      "same edges"], rows))
+        r = _run(path, "rank", args)
+    print("\n## Ranking\n")
+    print(_table(["ranker", "graph", "time (s)", "iterations", "converged", "residual"],
+                 [[k, "per-image" if k.startswith("shr") else "merged", f"{v['seconds']:.2f}",
+                   str(v["iterations"]), str(v["converged"]), f"{v['residual']:.2g}"]
+                  for k, v in r["runs"].items()]))
+    print(f"\nCPR vs SHR per image: max relative difference {r['cpr_vs_shr_max_rel']:.2g}; "
+          f"components {r['components']:,}, bipartite {r['bipartite_components']:,}; "
+          f"per-image graph expansion {r['expand_s']:.2f} s; rank worker peak RSS "
+          f"{r['peak_rss_gb']:.2f} GB")
+    print("\n## Graph size, CPR vs SHR (paper Tables 3/6: NN)\n")
+    print(_table(["", "SHR (per image)", "CPR (merged)", "CPR / SHR"],
+                 [["nodes", f"{r['image_nodes']:,}", f"{r['nodes']:,}",
+                   f"{r['nodes'] / r['image_nodes']:.3f}"],
+                  ["edges", f"{r['image_edges']:,}", f"{r['edges']:,}",
+                   f"{r['edges'] / max(r['image_edges'], 1):.3f}"]]))
+
+
+if __name__ == "__main__":
+    main()
