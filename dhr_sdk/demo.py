@@ -9,15 +9,18 @@ pair, the paper's broad *zoo*) and checks the ranking against the manifest's gro
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from dhr_sdk.allocation import RequirementResult, RequirementSpec, evaluate
 from dhr_sdk.assessment import AssessmentReport, assess, load_requirement, make_assessor
+from dhr_sdk.data.demo import load_demo_arrays
 from dhr_sdk.data.materialise import MANIFEST, materialise_demo
 from dhr_sdk.errors import DhrError
 from dhr_sdk.pipeline import (
@@ -28,6 +31,7 @@ from dhr_sdk.pipeline import (
     graph_and_rank,
     make_plugin,
 )
+from dhr_sdk.plugins import get_registry
 from dhr_sdk.progress import QUIET, Progress
 from dhr_sdk.report import write_html
 
@@ -58,6 +62,7 @@ class DemoConfig:
     per_collection: int = 1000
     n_requirement: int = 20
     seed: int = 0
+    public_train: int = 300
 
 
 @dataclass
@@ -104,6 +109,32 @@ def _manifest(data_dir: Path, cfg: DemoConfig, progress: Progress) -> dict[str, 
                             progress=progress)
 
 
+def public_training_set(data_dir: Path, manifest: dict[str, Any], per_class: int,
+                        seed: int) -> tuple[Path, Path]:
+    """A labeled "public" set for hashers that need one (GAH's TP-A): animal-mnist images
+    in no candidate collection and no requirement, at most ``per_class`` per class."""
+    used: set[int] = set()
+    for entry in manifest["collections"] + manifest["requirements"]:
+        used.update(int(i) for i in entry["source_indices"])
+    arrays = load_demo_arrays(manifest["source"])
+    y = arrays.class_index
+    rng = np.random.default_rng(seed)
+    free = np.setdiff1d(np.arange(y.size), np.fromiter(used, dtype=np.int64))
+    picked = np.concatenate([rng.permutation(free[y[free] == k])[:per_class]
+                             for k in range(len(arrays.class_names))])
+    folder = data_dir / "public-train"
+    labels = data_dir / "labels" / "public-train.csv"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    rows = ["image,labels"]
+    for j, i in enumerate(picked):
+        Image.fromarray(arrays.images[i]).save(folder / f"{j:06d}.png")
+        rows.append(f"{j:06d}.png,{arrays.class_names[y[i]]}")
+    labels.write_text("\n".join(rows) + "\n")
+    return folder, labels
+
+
 def build_demo_stores(out: Path, manifest: dict[str, Any], cfg: DemoConfig,
                       options: FeatureOptions | None = None,
                       progress: Progress = QUIET) -> list[Path]:
@@ -115,9 +146,13 @@ def build_demo_stores(out: Path, manifest: dict[str, Any], cfg: DemoConfig,
     for folder, store in zip(folders, stores, strict=True):
         collection_features(folder, bb, store=store, options=options, progress=progress)
     model = out / "model.h5"
+    train = train_labels = None
+    if "train" in getattr(get_registry().get("hasher", cfg.hasher).cls, "requires", ()):
+        train, train_labels = public_training_set(data, manifest, cfg.public_train, cfg.seed)
+        progress.log(f"labeled public training set for {cfg.hasher}: {train}")
     fit([str(s) for s in stores], model, cfg.hasher, cfg.hasher_params,
         backbone=cfg.backbone, backbone_params=cfg.backbone_params, cache=False,
-        options=options, progress=progress)
+        train=train, train_labels=train_labels, options=options, progress=progress)
     for folder, store in progress.iterate(list(zip(folders, stores, strict=True)),
                                           desc="build stores", unit="store"):
         encode(folder, model, store, options=options, progress=QUIET)

@@ -57,6 +57,10 @@ class ImportanceListParams(Params):
     total: Literal["codes", "images"] = Field(
         "codes", description="N in R = 1 - k/N: rows of the importance list (distinct codes, "
         "paper default) or images.")
+    aggregate: Literal["score", "relevance"] = Field(
+        "score", description="'score': R of S(q) from Eq. (1) (paper section 3.5); "
+        "'relevance': mean of per-image R_i weighted by W_i (the protocol of section 6.3, "
+        "which averages the assessment over the AD images).")
     top_matches: int = Field(5, ge=0, le=1000, description="Matched rows kept per requirement "
                              "image for explanations (nearest first, then highest score).")
 
@@ -117,9 +121,13 @@ class ImportanceListAssessor(Assessor):
         if not matched.any():
             score, k = 0.0, total
             warnings.append("no requirement image matched the collection: R = 0")
+        elif p.aggregate == "relevance":
+            score = float(contributions.sum())
+            r_i = np.where(matched, 1.0 - self._locate(importance, means, total) / total, 0.0)
+            k = round(total * (1.0 - float(np.dot(w, r_i))))
         else:
             score = float(contributions.sum())
-            k = self._locate(importance, score, total)
+            k = int(self._locate(importance, np.array([score]), total)[0])
         per_image = [
             ImageMatch(index=i, weight=float(w[i]), matched_codes=int(m_codes[i]),
                        matched_images=int(m_images[i]), mean_score=float(means[i]),
@@ -167,12 +175,13 @@ class ImportanceListAssessor(Assessor):
             radius += 1
         return means, m_codes, m_images, radius_used, tops
 
-    def _locate(self, il: ImportanceList, score: float, total: int) -> int:
-        """k = 1 + (number of list entries scoring strictly above ``score``), capped at N."""
-        threshold = score + TIE_RTOL * abs(score)
-        above_rows = int(np.searchsorted(-il.scores, -threshold, side="left"))
-        above = above_rows if self.params.total == "codes" else int(il.counts[:above_rows].sum())
-        return min(above + 1, total)
+    def _locate(self, il: ImportanceList, scores: np.ndarray, total: int) -> np.ndarray:
+        """k = 1 + (number of list entries scoring strictly above each score), capped at N."""
+        threshold = scores + TIE_RTOL * np.abs(scores)
+        above = np.searchsorted(-il.scores, -threshold, side="left")
+        if self.params.total == "images":
+            above = np.concatenate([[0], np.cumsum(il.counts)])[above]
+        return np.minimum(above + 1, total).astype(np.int64)
 
 
 @hookimpl
