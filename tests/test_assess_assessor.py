@@ -126,3 +126,14 @@ def test_index_is_reused_and_errors() -> None:
         asr.assess(il, il.codes[:2], np.array([0.0, 0.0]))
     with pytest.raises(DhrError, match="non-negative"):
         asr.assess(il, il.codes[:2], np.array([1.0, -1.0]))
+
+
+def test_aggregate_relevance_averages_per_image_r() -> None:
+    il = make_list()
+    req = np.concatenate([il.codes[[2, 30, 60]], np.bitwise_not(il.codes[:1])])
+    w = np.array([0.4, 0.3, 0.2, 0.1])
+    single = ImportanceListAssessor()
+    expected = sum(wi * single.assess(il, req[i:i + 1]).relevance for i, wi in enumerate(w))
+    a = ImportanceListAssessor(aggregate="relevance").assess(il, req, w)
+    assert a.relevance == pytest.approx(expected, abs=1 / il.n_codes)
+    assert a.score == pytest.approx(single.assess(il, req, w).score)
