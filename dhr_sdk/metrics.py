@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from dhr_sdk.codes import check_packed, hamming_matrix
+from dhr_sdk.codes import check_packed, hamming_matrix, to_words
 from dhr_sdk.errors import DhrError
 
 NoRelevant = Literal["zero", "exclude"]
@@ -246,31 +246,50 @@ def _aligned_labels(query_labels: ArrayLike,
     return q, db
 
 
+def _distances(qc: np.ndarray, dbc: np.ndarray) -> np.ndarray:
+    """Hamming distances as uint16 (stable sorts of 16-bit keys are radix sorts)."""
+    if hasattr(np, "bitwise_count"):  # NumPy >= 2: popcount of 64-bit words
+        xor = to_words(qc)[:, None, :] ^ to_words(dbc)[None, :, :]
+        return np.bitwise_count(xor).sum(axis=2, dtype=np.uint16)
+    return hamming_matrix(qc, dbc).astype(np.uint16)
+
+
 def _chunk_metrics(qc: np.ndarray, dbc: np.ndarray, ql: np.ndarray, dbl: np.ndarray,
                    cuts: list[int], radius: int, ks: np.ndarray,
                    n_bits: int) -> dict[str, np.ndarray]:
     b, n_db = qc.shape[0], dbc.shape[0]
-    dist = hamming_matrix(qc, dbc)
+    dist = _distances(qc, dbc)
     rel = (ql.astype(np.float32) @ dbl.astype(np.float32).T) > 0
     n_rel = rel.sum(axis=1)
     # Hamming ranking: stable sort keeps database order among equal distances.
     order = np.argsort(dist, axis=1, kind="stable")
     rel_sorted = np.take_along_axis(rel, order, axis=1)
-    hits = np.cumsum(rel_sorted, axis=1, dtype=np.int64)          # relevant in top i
-    prec = hits / np.arange(1, n_db + 1)                         # P(i)
-    ap_sum = np.cumsum(np.where(rel_sorted, prec, 0.0), axis=1)  # sum_{j<=i} P(j) rel(j)
+    # Only relevant positions contribute to AP: work on them (row-major, ranks ascending).
+    rows_idx, pos = np.nonzero(rel_sorted)
+    seg_start = np.concatenate([[0], np.cumsum(n_rel)])
+    hits_at = np.arange(pos.size) - seg_start[rows_idx] + 1        # rank among relevant
+    terms = np.append(hits_at / (pos + 1.0), 0.0)                 # P(i) at each hit
+    key = rows_idx * (n_db + 1) + pos
     rows = np.arange(b)
+
+    def hits_upto(depth: np.ndarray) -> np.ndarray:
+        """End (in ``terms``) of the hits among the first ``depth[q]`` ranked items."""
+        return np.searchsorted(key, rows * (n_db + 1) + depth)
 
     def ap_upto(depth: np.ndarray) -> np.ndarray:
         """AP of the first ``depth[q]`` ranked items (0 when empty or without hits)."""
-        idx = np.maximum(depth - 1, 0)
-        h, s = hits[rows, idx], ap_sum[rows, idx]
-        return np.where((depth > 0) & (h > 0), s / np.maximum(h, 1), 0.0)
+        end = hits_upto(depth)
+        h = end - seg_start[:-1]
+        bounds = np.empty(2 * b, dtype=np.intp)
+        bounds[0::2], bounds[1::2] = seg_start[:-1], end
+        sums = np.add.reduceat(terms, bounds)[0::2]  # per-row sums: chunking-independent
+        return np.where(h > 0, sums / np.maximum(h, 1), 0.0)
 
     ap_at = np.stack([ap_upto(np.full(b, c)) for c in cuts], axis=1) if cuts \
         else np.zeros((b, 0))
+    p_at_k = np.stack([(hits_upto(np.full(b, k)) - seg_start[:-1]) / k for k in ks], axis=1)
     # Counts per distance value -> cumulative counts within each radius.
-    flat = dist + (n_bits + 1) * rows[:, None]
+    flat = dist.astype(np.int64) + (n_bits + 1) * rows[:, None]
     size = b * (n_bits + 1)
     ret_hist = np.bincount(flat.ravel(), minlength=size).reshape(b, n_bits + 1)
     rel_hist = np.bincount(flat[rel], minlength=size).reshape(b, n_bits + 1)
@@ -282,6 +301,5 @@ def _chunk_metrics(qc: np.ndarray, dbc: np.ndarray, ql: np.ndarray, dbl: np.ndar
     return {
         "n_relevant": n_rel, "ap_at": ap_at, "ap_radius": ap_upto(retrieved[:, radius]),
         "retrieved": retrieved, "relevant_retrieved": rel_ret,
-        "pr_precision": pr_precision, "pr_recall": pr_recall,
-        "precision_at_k": hits[:, ks - 1] / ks,
+        "pr_precision": pr_precision, "pr_recall": pr_recall, "precision_at_k": p_at_k,
     }
