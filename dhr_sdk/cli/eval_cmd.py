@@ -12,8 +12,6 @@ import click
 from dhr_sdk.cli.common import (
     config_option,
     emit_json,
-    json_option,
-    params_option,
     progress,
     quiet_option,
     render_table,
@@ -110,7 +108,9 @@ def load_data(dataset: str | None, collection: Path | None, labels: Path | None,
               help="Backbone plugin producing the features every hasher sees.")
 @click.option("-B", "--backbone-param", "backbone_pairs", multiple=True, metavar="KEY=VALUE",
               help="Backbone parameter (repeatable).")
-@params_option
+@click.option("-p", "--param", "params", multiple=True, metavar="[HASHER.]KEY=VALUE",
+              help="Hasher parameter (repeatable): KEY=VALUE for every selected hasher that "
+                   "has KEY, HASHER.KEY=VALUE for one hasher.")
 @config_option
 @click.option("--queries", type=int, default=1000, show_default=True, help="Query images.")
 @click.option("--database", type=int, default=None,
@@ -132,7 +132,8 @@ def load_data(dataset: str | None, collection: Path | None, labels: Path | None,
 @click.option("--batch-size", type=int, default=256, show_default=True,
               help="Images per backbone forward pass.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
-@json_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the report as JSON (contract: docs/evaluation.md).")
 @quiet_option
 def eval_command(collection: Path | None, dataset: str | None, labels: Path | None,
                  tags: Path | None, store: Path | None, hashers: tuple[str, ...], bits: str,
