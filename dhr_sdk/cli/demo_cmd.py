@@ -17,7 +17,14 @@ from dhr_sdk.cli.common import (
     render_table,
 )
 from dhr_sdk.cli.pipeline_options import feature_options, make_feature_options, split_params
-from dhr_sdk.demo import DEFAULT_HASHER, DEFAULT_HASHER_PARAMS, DemoConfig, DemoResult, demo
+from dhr_sdk.demo import (
+    DEFAULT_HASHER,
+    DEFAULT_HASHER_PARAMS,
+    DEFAULT_RANKER_PARAMS,
+    DemoConfig,
+    DemoResult,
+    demo,
+)
 from dhr_sdk.progress import Progress
 
 
@@ -103,7 +110,7 @@ def demo_cmd(out_dir: Path, hasher: str, ranker: str, backbone: str, per_collect
         else dict(DEFAULT_HASHER_PARAMS)
     cfg = DemoConfig(hasher=hasher, hasher_params=hasher_params, backbone=backbone,
                      backbone_params=kinds["backbone"], builder_params=kinds["graph_builder"],
-                     ranker=ranker, ranker_params=kinds["ranker"],
+                     ranker=ranker, ranker_params=kinds["ranker"] or dict(DEFAULT_RANKER_PARAMS),
                      assessor_params=kinds["assessor"], per_collection=per_collection,
                      n_requirement=requirement_images, seed=seed)
     result = demo(out_dir, cfg, report=not no_report,
