@@ -43,17 +43,18 @@ def rank_nodes(name: str, adjacency: sp.csr_matrix, counts: np.ndarray, n_bits: 
     adjacency = sp.csr_matrix(adjacency, dtype=np.float64)
     w = _solvers.weighted_degree(adjacency, counts, n_bits)
     labels, info = _solvers.structure(adjacency, counts, w)
-    matrix = _solvers.mass_matrix(adjacency, counts, n_bits, w)
     p = params
-    if p.solver == "closed":
-        if p.damping < 1.0:
-            scores = _solvers.damped_closed_form(matrix, counts, w, p.damping)
-        else:
-            scores = _solvers.closed_form(adjacency, counts, w, labels)
+    if p.solver == "closed" and p.damping == 1.0:
+        scores = _solvers.closed_form(adjacency, counts, w, labels)
         iterations, converged, residual = 0, True, 0.0
     else:
-        scores, iterations, converged, residual = _solvers.power_iteration(
-            matrix, counts, w, p.eps, p.max_iter, p.damping)
+        matrix = _solvers.mass_matrix(adjacency, counts, n_bits, w)
+        if p.solver == "closed":
+            scores = _solvers.damped_closed_form(matrix, counts, w, p.damping)
+            iterations, converged, residual = 0, True, 0.0
+        else:
+            scores, iterations, converged, residual = _solvers.power_iteration(
+                matrix, counts, w, p.eps, p.max_iter, p.damping)
     seconds = time.perf_counter() - start
     result = RankResult(
         node_scores=scores, method=name, iterations=iterations,

@@ -46,8 +46,12 @@ def mass_matrix(adjacency: sp.csr_matrix, counts: np.ndarray, n_bits: int,
     """Eq. (16)/(18): ``D^`` acting on cluster masses ``X``; ``D`` itself when all c = 1."""
     c = counts.astype(np.float64)
     inv = _inverse(w)
-    off = sp.diags(c) @ adjacency @ sp.diags(inv)
-    return sp.csr_matrix(off + sp.diags((c - 1.0) * n_bits * inv))
+    matrix = sp.csr_matrix(adjacency, dtype=np.float64, copy=True)
+    matrix.data *= inv[matrix.indices]  # columns / w_s
+    matrix.data *= np.repeat(c, np.diff(matrix.indptr))  # rows * num_t
+    if np.any(c > 1):
+        matrix = sp.csr_matrix(matrix + sp.diags((c - 1.0) * n_bits * inv))
+    return matrix
 
 
 def power_iteration(matrix: sp.csr_matrix, counts: np.ndarray, w: np.ndarray, eps: float,
@@ -124,11 +128,15 @@ def structure(adjacency: sp.csr_matrix, counts: np.ndarray,
     """
     m = adjacency.shape[0]
     n_comp, labels = csgraph.connected_components(adjacency, directed=False)
-    coo = adjacency.tocoo()
+    # double cover: node t on side 0 joins the side-1 copies of its neighbours (rows >= m
+    # stay empty; connected_components treats the graph as undirected)
+    indptr = np.concatenate([adjacency.indptr, np.full(m, adjacency.indptr[-1])])
+    cover = sp.csr_matrix((np.ones(adjacency.nnz, np.float32), adjacency.indices + m, indptr),
+                          shape=(2 * m, 2 * m))
     loops = np.flatnonzero(counts >= 2)
-    rows = np.concatenate([coo.row, loops])
-    cols = np.concatenate([coo.col, loops]) + m
-    cover = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(2 * m, 2 * m))
+    if loops.size:
+        cover = cover + sp.csr_matrix((np.ones(loops.size, np.float32), (loops, loops + m)),
+                                      shape=(2 * m, 2 * m))
     n_cover = csgraph.connected_components(cover, directed=False)[0]
     lone = int(np.sum(w == 0))  # single images without neighbours: trivially "bipartite"
     info = {"components": int(n_comp), "isolated_nodes": int(np.sum(np.diff(adjacency.indptr)
