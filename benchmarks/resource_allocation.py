@@ -21,8 +21,13 @@ from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from dhr_sdk.allocation import RequirementResult
-from dhr_sdk.demo import DemoConfig, DemoResult, demo
+import numpy as np
+from PIL import Image
+
+from dhr_sdk.allocation import RequirementResult, RequirementSpec
+from dhr_sdk.data.demo import load_demo_arrays
+from dhr_sdk.data.multilabel import compose_multilabel
+from dhr_sdk.demo import DemoConfig, DemoResult, assess_demo, build_demo_stores, demo
 from dhr_sdk.progress import Progress
 
 CONFIGS: list[dict[str, Any]] = [
@@ -32,6 +37,85 @@ CONFIGS: list[dict[str, Any]] = [
     {"hasher": "sh", "hasher_params": {"n_bits": 32}},
     {"hasher": "lsh", "hasher_params": {"n_bits": 32}},
 ]
+
+
+#: Table 6 (VOC2007) mapped onto animal-mnist tiles: car -> cow, person -> horse,
+#: aeroplane -> bird, dog and sheep kept; giraffe and zebra tiles are background in all.
+TABLE6_POOLS = {"VDS1": ("cow", "horse"), "VDS2": ("dog",), "VDS3": ("cow",),
+                "VDS4": ("dog", "horse"), "VDS5": ("cow", "bird"), "VDS6": ("dog", "sheep"),
+                "VDS7": ("cow", "dog")}
+BACKGROUND = ("giraffe", "zebra")
+PAIRS = (("horse", "cow"), ("horse", "dog"))
+
+
+def _save(folder: Path, images: np.ndarray) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(images):
+        Image.fromarray(img).save(folder / f"{i:06d}.png")
+
+
+def _counts(labels: np.ndarray, classes: list[str]) -> dict[str, int]:
+    counts = {c: int(labels[:, k].sum()) for k, c in enumerate(classes)}
+    for a, b in PAIRS:
+        both = (labels[:, classes.index(a)] == 1) & (labels[:, classes.index(b)] == 1)
+        counts[f"{a}+{b}"] = int(both.sum())
+    return counts
+
+
+def _canvases(images: np.ndarray, y: np.ndarray, classes: list[str], rows: np.ndarray,
+              use: tuple[str, ...], n: int, seed: int, cooccur: tuple[str, str] | None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Canvases of 1-3 tiles drawn only from the classes ``use`` (labels in all classes)."""
+    ks = [classes.index(c) for c in use]
+    sel = rows[np.isin(y[rows], ks)]
+    sub_y = np.searchsorted(np.array(sorted(ks)), y[sel])
+    names = [classes[k] for k in sorted(ks)]
+    imgs, sub = compose_multilabel(images[sel], sub_y, names, n=n, seed=seed, grid=2,
+                                   min_objects=1, max_objects=3, cooccur=cooccur)
+    labels = np.zeros((n, len(classes)), dtype=np.uint8)
+    labels[:, sorted(ks)] = sub
+    return imgs, labels
+
+
+def materialise_multilabel(out: Path, n: int, n_req: int, seed: int = 0) -> dict[str, Any]:
+    """Multi-label collections like Table 6 (canvases of 1-3 real tiles from class pools,
+    horse -> cow co-occurrence) and held-out requirement canvases; returns a manifest."""
+    data = load_demo_arrays("animal-mnist")
+    classes, y = list(data.class_names), data.class_index
+    rng = np.random.default_rng(seed)
+    held = np.concatenate([rng.permutation(np.flatnonzero(y == k))[:60]
+                           for k in range(len(classes))])
+    pool = np.setdiff1d(np.arange(y.size), held)
+    manifest: dict[str, Any] = {"class_names": classes, "collections": [], "requirements": []}
+    for i, (name, wanted) in enumerate(TABLE6_POOLS.items()):
+        co = ("horse", "cow") if {"horse", "cow"} <= set(wanted) else None
+        imgs, labels = _canvases(data.images, y, classes, pool, (*wanted, *BACKGROUND), n,
+                                 seed + 10 + i, co)
+        _save(out / "collections" / name, imgs)
+        manifest["collections"].append({"name": name, "path": f"collections/{name}",
+                                        "n_images": n, "class_counts": _counts(labels, classes)})
+    for j, target in enumerate([("cow",), ("dog",), *PAIRS]):
+        imgs, labels = _canvases(data.images, y, classes, held, target, n_req * 10,
+                                 seed + 50 + j, None)
+        has = np.all(labels[:, [classes.index(c) for c in target]] == 1, axis=1)
+        name = "+".join(target)
+        _save(out / "requirements" / name, imgs[has][:n_req])
+        manifest["requirements"].append({"path": f"requirements/{name}",
+                                         "target": list(target)})
+    return manifest
+
+
+def run_multilabel(out: Path, cfg: dict[str, Any], n: int) -> DemoResult:
+    """Tables 6-7 protocol: single-class and pair requirements on the multi-label sets."""
+    import shutil
+
+    shutil.rmtree(out / "data", ignore_errors=True)
+    manifest = materialise_multilabel(out / "data", n, 10)
+    config = DemoConfig(**cfg)
+    stores = build_demo_stores(out, manifest, config)
+    specs = [RequirementSpec(c, {c: 1.0}) for c in ("cow", "dog", "horse+cow", "horse+dog")]
+    reports, evaluations = assess_demo(out, manifest, stores, config, specs=specs)
+    return DemoResult(out, reports, evaluations, None)
 
 
 def label(cfg: dict[str, Any]) -> str:
@@ -81,6 +165,8 @@ def main() -> None:
     ap.add_argument("--config", action="append", default=None,
                     help="JSON of DemoConfig fields (repeatable); default: the built-in list")
     ap.add_argument("--per-collection", type=int, default=1000)
+    ap.add_argument("--multilabel-size", type=int, default=800,
+                    help="Canvases per multi-label collection (0: skip Tables 6-7)")
     args = ap.parse_args()
     configs = [json.loads(c) for c in args.config] if args.config else CONFIGS
 
@@ -100,6 +186,19 @@ def main() -> None:
         dump[name] = to_json(result)
         details.append(f"\n### {name}\n")
         for ev in result.evaluations:
+            details.append(f"\n**{ev.spec.name}** (top-1 best: "
+                           f"{'yes' if ev.top1_hit('dhr') else 'no'}, Spearman "
+                           f"{ev.spearman('dhr'):.2f})\n")
+            details.extend(requirement_table(ev))
+    if args.multilabel_size:
+        start = time.perf_counter()
+        ml = run_multilabel(args.out / "multilabel", configs[0], args.multilabel_size)
+        seconds = time.perf_counter() - start
+        name = label(configs[0])
+        dump[f"multilabel {name}"] = to_json(ml)
+        details.append(f"\n## Multi-label collections (Tables 6-7 structure), {name}, "
+                       f"{seconds:.0f} s\n")
+        for ev in ml.evaluations:
             details.append(f"\n**{ev.spec.name}** (top-1 best: "
                            f"{'yes' if ev.top1_hit('dhr') else 'no'}, Spearman "
                            f"{ev.spearman('dhr'):.2f})\n")

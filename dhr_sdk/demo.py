@@ -164,16 +164,21 @@ def build_demo_stores(out: Path, manifest: dict[str, Any], cfg: DemoConfig,
 
 
 def assess_demo(out: Path, manifest: dict[str, Any], stores: Sequence[Path], cfg: DemoConfig,
-                progress: Progress = QUIET
+                progress: Progress = QUIET, specs: Sequence[RequirementSpec] | None = None
                 ) -> tuple[list[tuple[str, AssessmentReport]], list[RequirementResult]]:
-    """Assess every requirement spec and evaluate DHR and retrieval-only against the truth."""
-    folders = {r["target"][0]: out / "data" / r["path"] for r in manifest["requirements"]}
+    """Assess every requirement spec and evaluate DHR and retrieval-only against the truth.
+
+    A spec's class keys name requirement folders by their manifest ``target`` (joined
+    with ``+``) and the collections' ``class_counts`` entries.
+    """
+    folders = {"+".join(r["target"]): out / "data" / r["path"] for r in manifest["requirements"]}
     names = [c["name"] for c in manifest["collections"]]
     sizes = [int(c["n_images"]) for c in manifest["collections"]]
     counts = [c["class_counts"] for c in manifest["collections"]]
     assessor = make_assessor("importance-list", cfg.assessor_params)
     reports, evaluations = [], []
-    for spec in progress.iterate(requirement_specs(manifest["class_names"]),
+    specs = specs if specs is not None else requirement_specs(manifest["class_names"])
+    for spec in progress.iterate(specs,
                                  desc="assess requirements", unit="req"):
         req = load_requirement([folders[c] for c in spec.classes], list(spec.classes.values()))
         report = assess(req, stores, assessor)
