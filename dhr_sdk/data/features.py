@@ -30,6 +30,7 @@ from dhr_sdk.progress import QUIET, Progress
 from dhr_sdk.store import CollectionRecord, FeaturesRecord, Store
 
 Transform = Callable[[Image.Image], torch.Tensor]
+WEIGHT_ENDINGS = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".npz", ".h5")
 
 
 def resolve_device(device: str) -> str:
@@ -51,11 +52,19 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def _looks_like_file(value: object) -> bool:
+    """A param naming an existing file: a path with a separator or a weights-file ending."""
+    if not isinstance(value, str):
+        return False
+    pathlike = "/" in value or "\\" in value or value.lower().endswith(WEIGHT_ENDINGS)
+    return pathlike and Path(value).expanduser().is_file()
+
+
 def features_key(backbone: Backbone) -> str:
     """Cache key: backbone name + digest of its params (files named in params by content)."""
     params = backbone.params.model_dump(mode="json")
-    files = {k: _file_digest(Path(v)) for k, v in sorted(params.items())
-             if isinstance(v, str) and v not in ("", ".") and Path(v).is_file()}
+    files = {k: _file_digest(Path(v).expanduser()) for k, v in sorted(params.items())
+             if _looks_like_file(v)}
     blob = json.dumps({"params": params, "files": files}, sort_keys=True)
     return f"{backbone.name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
