@@ -25,10 +25,11 @@ class RequirementSpec:
 
 
 def wanted(counts: Mapping[str, int], spec: RequirementSpec) -> float:
-    """Wanted images of a collection: ``sum_c count_c * w_c / mean(w)``; with equal weights
-    simply the images of the requirement's classes."""
-    mean_w = sum(spec.classes.values()) / len(spec.classes)
-    return float(sum(counts.get(c, 0) * w / mean_w for c, w in spec.classes.items()))
+    """Wanted images of a collection: ``sum_c count_c * w_c / max(w)`` (an image of the
+    top-weighted class counts 1); with equal weights simply the images of the
+    requirement's classes, so the share never exceeds 1 for disjoint classes."""
+    top = max(spec.classes.values())
+    return float(sum(counts.get(c, 0) * w / top for c, w in spec.classes.items()))
 
 
 def collected(order: Sequence[int], wanted_counts: np.ndarray, tops: Sequence[int] = (1, 2, 3)

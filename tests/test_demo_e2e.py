@@ -15,7 +15,7 @@ from dhr_sdk.cli.main import cli
 
 def test_allocation_scoring() -> None:
     spec = RequirementSpec("pair", {"dog": 0.75, "cat": 0.25})
-    assert wanted({"dog": 10, "cat": 4, "cow": 7}, spec) == pytest.approx(10 * 1.5 + 4 * 0.5)
+    assert wanted({"dog": 10, "cat": 4, "cow": 7}, spec) == pytest.approx(10 + 4 / 3)
     assert order_by([0.5, 0.9, 0.9], tiebreak=[0, 1, 2]) == [2, 1, 0]
     assert collected([2, 0, 1], np.array([5.0, 1.0, 7.0])) == [7.0, 12.0, 13.0]
     res = evaluate(RequirementSpec("dog", {"dog": 1}), ["a", "b", "c"], [10, 10, 10],
