@@ -109,7 +109,7 @@ def worker_rank(codes: np.ndarray, radius: int, shr_max_iter: int) -> dict[str, 
     out["runs"] = {k: {"seconds": s, "iterations": r.iterations, "converged": r.converged,
                        "residual": r.residual, "merged": merged}
                    for k, (s, r, merged) in runs.items()}
-    info = runs["cpr closed (limit, α=1)"][1].info
+    info = runs["cpr power (paper, α=1)"][1].info
     out.update(components=info["components"], bipartite=info["bipartite_components"],
                isolated=info["isolated_nodes"])
     return out

@@ -42,8 +42,8 @@ def rank_nodes(name: str, adjacency: sp.csr_matrix, counts: np.ndarray, n_bits: 
     start = time.perf_counter()
     adjacency = sp.csr_matrix(adjacency, dtype=np.float64)
     w = _solvers.weighted_degree(adjacency, counts, n_bits)
-    labels, info = _solvers.structure(adjacency, counts, w)
     p = params
+    labels, info = _solvers.structure(adjacency, counts, w, bipartite=p.solver == "power")
     if p.solver == "closed" and p.damping == 1.0:
         scores = _solvers.closed_form(adjacency, counts, w, labels)
         iterations, converged, residual = 0, True, 0.0
@@ -68,6 +68,6 @@ def rank_nodes(name: str, adjacency: sp.csr_matrix, counts: np.ndarray, n_bits: 
         warnings.warn(
             f"{name}: power iteration did not converge in {iterations} iterations "
             f"(max |R^(k+1) - R^k| = {residual:.3g} > eps = {p.eps}); "
-            f"{info['bipartite_components']} bipartite component(s) can oscillate; "
+            f"{info.get('bipartite_components')} bipartite component(s) can oscillate; "
             "use -p solver=closed or -p damping=0.85", ConvergenceWarning, stacklevel=3)
     return result

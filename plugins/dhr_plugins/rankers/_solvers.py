@@ -118,9 +118,13 @@ def damped_closed_form(matrix: sp.csr_matrix, counts: np.ndarray, w: np.ndarray,
     return k * y
 
 
-def structure(adjacency: sp.csr_matrix, counts: np.ndarray,
-              w: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+def structure(adjacency: sp.csr_matrix, counts: np.ndarray, w: np.ndarray,
+              bipartite: bool = True) -> tuple[np.ndarray, dict[str, int]]:
     """Component labels and counts: components, isolated nodes, bipartite components.
+
+    The bipartite count (a second connected-components pass, on the double cover) is only
+    computed when ``bipartite`` is true: it explains non-convergence of the power iteration
+    and is irrelevant to the closed form.
 
     A component (of two or more nodes) is bipartite, so the undamped iteration may
     oscillate, iff its bipartite double cover splits in two; a merged node with
@@ -128,6 +132,10 @@ def structure(adjacency: sp.csr_matrix, counts: np.ndarray,
     """
     m = adjacency.shape[0]
     n_comp, labels = csgraph.connected_components(adjacency, directed=False)
+    info = {"components": int(n_comp),
+            "isolated_nodes": int(np.sum(np.diff(adjacency.indptr) == 0))}
+    if not bipartite:
+        return labels, info
     # double cover: node t on side 0 joins the side-1 copies of its neighbours (rows >= m
     # stay empty; connected_components treats the graph as undirected)
     indptr = np.concatenate([adjacency.indptr, np.full(m, adjacency.indptr[-1])])
@@ -139,7 +147,5 @@ def structure(adjacency: sp.csr_matrix, counts: np.ndarray,
                                       shape=(2 * m, 2 * m))
     n_cover = csgraph.connected_components(cover, directed=False)[0]
     lone = int(np.sum(w == 0))  # single images without neighbours: trivially "bipartite"
-    info = {"components": int(n_comp), "isolated_nodes": int(np.sum(np.diff(adjacency.indptr)
-                                                                     == 0)),
-            "bipartite_components": int(n_cover - n_comp - lone)}
+    info["bipartite_components"] = int(n_cover - n_comp - lone)
     return labels, info
