@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
+from dhr_sdk.errors import DhrError
+from dhr_sdk.progress import Progress
+
 
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[torch.Generator]:
-    """Seed Python, NumPy and torch, force deterministic kernels; yield a torch Generator."""
+    """Seed Python, NumPy and torch, force deterministic kernels; yield a torch Generator.
+
+    Deterministic kernels are switched on only when CUDA is present: the CPU kernels used
+    here are deterministic already, and toggling the flag imports ``torch._inductor``
+    (10-15 s on a loaded machine, for every process that fits a deep hasher).
+    """
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+    toggle = torch.cuda.is_available()
     previous = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if toggle:
+        torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         yield torch.Generator().manual_seed(seed)
     finally:
-        torch.use_deterministic_algorithms(previous)
+        if toggle:
+            torch.use_deterministic_algorithms(previous)
 
 
 def module_state(module: torch.nn.Module, prefix: str) -> dict[str, np.ndarray]:
@@ -49,3 +61,97 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None,
 def sign_codes(z: torch.Tensor) -> np.ndarray:
     """Binary codes as {0,1} uint8 from continuous outputs (bit 1 where ``z > 0``)."""
     return (z.detach().cpu().numpy() > 0).astype(np.uint8)
+
+
+def train_epochs(epoch_fn: Callable[[int], float], max_epochs: int, tol: float,
+                 progress: Progress, desc: str) -> list[float]:
+    """Run ``epoch_fn(epoch) -> mean loss`` until convergence or ``max_epochs``.
+
+    Convergence (the papers' "until the loss converges") is a relative change of the epoch
+    loss of at most ``tol``; ``tol = 0`` always runs ``max_epochs``. Logs every epoch's loss.
+    """
+    losses: list[float] = []
+    bar = progress.bar(total=max_epochs, desc=desc, unit="epoch")
+    try:
+        for epoch in range(max_epochs):
+            loss = float(epoch_fn(epoch))
+            if not math.isfinite(loss):
+                raise DhrError(f"{desc}: the loss diverged at epoch {epoch + 1} "
+                               "(try a smaller learning rate)")
+            losses.append(loss)
+            bar.update(1)
+            progress.log(f"{desc}: epoch {epoch + 1}/{max_epochs} loss {loss:.6g}")
+            if len(losses) > 1 and abs(losses[-2] - loss) <= tol * max(abs(losses[-2]), 1e-12):
+                progress.log(f"{desc}: converged after {epoch + 1} epochs")
+                break
+    finally:
+        bar.close()
+    return losses
+
+
+def standardizer(x: np.ndarray, per_feature: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and a scale as float32 arrays of length d.
+
+    The scale is the global RMS of the centred features (one number, keeping the features'
+    relative variances, so low-variance dimensions such as image borders stay quiet), or
+    with ``per_feature`` each feature's std (1 where a feature is constant).
+    """
+    mean = x.mean(axis=0, dtype=np.float64)
+    if per_feature:
+        std = x.std(axis=0, dtype=np.float64)
+        std[std < 1e-8] = 1.0
+    else:
+        rms = float(np.sqrt(np.mean((x - mean) ** 2)))
+        std = np.full(x.shape[1], rms if rms > 1e-8 else 1.0)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+class FCHead(torch.nn.Module):
+    """Fully connected hash head on backbone features.
+
+    Hidden layers are ``Linear -> LeakyReLU(slope) -> BatchNorm`` (NRDH Table 2 and Eq. (9),
+    DSTGeH Eq. (9)-(10)); the last layer is ``Linear`` followed by BatchNorm when
+    ``final_bn`` (NRDH's "BN + Tanh" layer). ``forward`` returns the last pre-activation.
+    """
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int, slope: float,
+                 final_bn: bool) -> None:
+        super().__init__()
+        layers: list[torch.nn.Module] = []
+        prev = in_dim
+        for width in hidden:
+            layers += [torch.nn.Linear(prev, width), torch.nn.LeakyReLU(slope),
+                       torch.nn.BatchNorm1d(width)]
+            prev = width
+        layers.append(torch.nn.Linear(prev, out_dim))
+        if final_bn:
+            layers.append(torch.nn.BatchNorm1d(out_dim))
+        self.net = torch.nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def predict(module: torch.nn.Module, x: np.ndarray, batch_size: int = 4096) -> torch.Tensor:
+    """``module(x)`` in eval mode without gradients, in row batches (float32 input)."""
+    module.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, x.shape[0], batch_size):
+            out.append(module(torch.from_numpy(np.ascontiguousarray(
+                x[start:start + batch_size], dtype=np.float32))))
+    return torch.cat(out)
+
+
+def feature_matrix(features: np.ndarray, name: str, dim: int | None = None) -> np.ndarray:
+    """Validate a finite (n, d) feature array (``d == dim`` when given) as float32."""
+    x = np.asarray(features)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise DhrError(f"{name}: features must be a non-empty (n, d) array, got {x.shape}")
+    if dim is not None and x.shape[1] != dim:
+        raise DhrError(f"{name}: features have {x.shape[1]} dimensions, the model was fitted "
+                       f"on {dim}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise DhrError(f"{name}: features contain NaN or infinite values")
+    return x
