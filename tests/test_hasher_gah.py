@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dhr_plugins.hashers._gah_graph import cooccurrence_matrix, normalized_adjacency
 from dhr_plugins.hashers._gah_words import word_vectors
 from dhr_plugins.hashers.gah import GAHHasher
 
@@ -116,6 +117,17 @@ def test_variants_round_trip_through_store(extra: dict[str, object], tmp_path: P
     assert np.array_equal(GAHHasher(n_bits=16, **params).fit(fd).encode(x_db), codes)
 
 
+def test_cooccurrence_graph_from_training_labels() -> None:
+    fd, _, _ = multilabel_data(n=120)
+    quick = {**FAST, "max_tps": 1, "max_stage_epochs": 1}
+    a_hat = GAHHasher(n_bits=16, **quick).fit(fd).get_state()["network/gcn.a_hat"]
+    assert fd.train_labels is not None
+    want = normalized_adjacency(cooccurrence_matrix(fd.train_labels))
+    np.testing.assert_allclose(a_hat, want, rtol=1e-6)
+    off = GAHHasher(n_bits=16, cooccurrence=False, **quick).fit(fd)
+    np.testing.assert_array_equal(off.get_state()["network/gcn.a_hat"], np.eye(5))
+
+
 def test_state_mismatch_is_a_clear_error() -> None:
     fd, _, _ = multilabel_data(n=120)
     state = GAHHasher(n_bits=16, **{**FAST, "max_tps": 1, "max_stage_epochs": 1}).fit(
@@ -154,3 +166,38 @@ def test_minilm_matches_sentence_transformers() -> None:
                                atol=1e-4)
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
     assert v[1] @ v[2] > v[1] @ v[3]  # dog is closer to puppy than to truck
+
+
+def test_cli_fit_with_labeled_training_collection(tmp_path: Path) -> None:
+    """dhr fit DARK --hasher gah --train LABELED --labels FILE (multi-label side file)."""
+    import json
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from dhr_sdk.cli.main import cli
+    from dhr_sdk.data.demo import load_demo_arrays
+    from dhr_sdk.model import load_model
+
+    d = load_demo_arrays("animal-multilabel", n=120)
+    for name, rows in (("train", range(60)), ("dark", range(60, 120))):
+        (tmp_path / name).mkdir()
+        for i in rows:
+            Image.fromarray(d.images[i]).save(tmp_path / name / f"{i:04d}.png")
+    lines = ["image,labels"] + [
+        f"{i:04d}.png," + ";".join(d.class_names[c] for c in np.flatnonzero(d.labels[i]))
+        for i in range(60)]
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
+    args = ["fit", str(tmp_path / "dark"), "--hasher", "gah", "--train", str(tmp_path / "train"),
+            "--labels", str(tmp_path / "labels.csv"), "-o", str(tmp_path / "m.h5"), "--json",
+            "-p", "n_bits=16", "-p", "word_vectors=onehot", "-p", "image_dim=32",
+            "-p", "gcn_dims=[16]", "-p", "max_tps=1", "-p", "max_stage_epochs=2"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["hasher"] == "gah"
+    model = load_model(tmp_path / "m.h5")
+    # the co-occurrence graph came from the multi-label training labels: Â is not diagonal
+    a_hat = model.hasher.get_state()["network/gcn.a_hat"]
+    assert a_hat.shape == (10, 10) and np.count_nonzero(a_hat - np.diag(np.diag(a_hat))) > 0
+    res = CliRunner().invoke(cli, [*args[:4], "-o", str(tmp_path / "x.h5")])
+    assert res.exit_code == 1 and "--train" in res.output.splitlines()[-1]

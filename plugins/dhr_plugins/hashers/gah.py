@@ -65,6 +65,8 @@ class GAHParams(Params):
         "'vectors', or .npy (R, d) in label order.")
     word_dim: int = Field(300, ge=1, description="Dimension of 'learned' word vectors "
                                                  "(GloVe's 300).")
+    cooccurrence: bool = Field(True, description="Build A from the training labels' "
+                               "co-occurrence (section 4.1); False = A = 0, Â = I (ablation).")
     gcn_dims: tuple[int, ...] = Field((1024, 2048), min_length=1, description="Output width of "
                                       "each GCN layer (ML-GCN: 1024, 2048); the last is D(E(r)).")
     image_dim: int = Field(2048, ge=0, description="D(x̃): width of the trainable image layer "
@@ -157,7 +159,8 @@ class GAHHasher(Hasher):
             mean, scale = self._standardizer(np.concatenate([train, dark]))
             words = word_vectors(p.word_vectors, names, path=p.word_vectors_path,
                                  word_dim=p.word_dim, seed=self.seed)
-            adjacency = normalized_adjacency(cooccurrence_matrix(labels))
+            a = cooccurrence_matrix(labels) if p.cooccurrence else np.zeros((labels.shape[1],) * 2)
+            adjacency = normalized_adjacency(a)
             net = self._network(dark.shape[1], words, adjacency)
             xa = self._tensor(train, mean, scale)
             xb = self._tensor(dark, mean, scale)
