@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from dhr_sdk.assessment import AssessmentReport
+from dhr_sdk.assessment import AssessmentReport, CollectionResult
 from dhr_sdk.data.images import UnreadableImage, load_rgb
 
 THUMB = 72
@@ -72,7 +72,22 @@ def _section(title: str, report: AssessmentReport) -> str:
             f'<td class="num">{a.score:.4g}</td><td class="num">{a.rank}/{a.total}</td>'
             f'<td class="num">{r.matches}</td><td class="thumbs">{thumbs}</td></tr>')
     parts.append("</table>")
+    parts += [_explain(r, req.paths) for r in report.results]
     return "\n".join(parts)
+
+
+def _explain(r: CollectionResult, paths: Sequence[Path]) -> str:
+    """Per requirement image: weight, matches and contribution to S (Eq. 1)."""
+    rows = "".join(
+        f"<tr><td>{html.escape(Path(paths[m.index]).name)}</td><td class=\"num\">{m.weight:.3g}"
+        f"</td><td class=\"num\">{m.matched_codes}</td><td class=\"num\">{m.matched_images}"
+        f"</td><td class=\"num\">{m.mean_score:.4g}</td><td class=\"num\">"
+        f"{m.contribution:.4g}</td><td class=\"num\">{m.radius_used}</td></tr>"
+        for m in r.assessment.per_image)
+    return (f"<details><summary>{html.escape(r.target.name)}: why S = "
+            f"{r.assessment.score:.4g}</summary><table><tr><th>image</th><th>W</th>"
+            "<th>codes</th><th>images m<sub>i</sub></th><th>mean score</th>"
+            f"<th>contribution</th><th>radius</th></tr>{rows}</table></details>")
 
 
 def render_html(sections: Sequence[tuple[str, AssessmentReport]],

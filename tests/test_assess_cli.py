@@ -103,7 +103,13 @@ def test_json_contract_and_read_only(world: dict[str, Path], tmp_path: Path) -> 
     html = report.read_text()
     assert html.count("data:image/png;base64,") >= 15 and "ones-own" in html
     assert "src=\"http" not in html and "different models" in html
+    assert html.count("<details>") == 3 and "contribution" in html
     assert {k: digest(world[k]) for k in before} == before
+
+
+def test_explain_lists_contributions(world: dict[str, Path]) -> None:
+    out = run("assess", "-r", world["req"], world["zeros"], "--explain", "-q")
+    assert "contribution" in out and out.count("0000.png") == 1 and "0009.png" in out
 
 
 def test_different_models_are_reported(world: dict[str, Path]) -> None:

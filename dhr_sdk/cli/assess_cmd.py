@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from dhr_sdk.assessment import AssessmentReport, load_requirement, make_assessor
+from dhr_sdk.assessment import (
+    AssessmentReport,
+    CollectionResult,
+    load_requirement,
+    make_assessor,
+)
 from dhr_sdk.assessment import assess as assess_stores
 from dhr_sdk.cli.common import (
     config_option,
@@ -34,6 +39,15 @@ def ranking_table(report: AssessmentReport) -> str:
     return render_table(headers, rows)
 
 
+def explain_table(r: CollectionResult, paths: list[Path]) -> str:
+    """Per requirement image: weight, matched codes/images, mean score, contribution."""
+    rows = [[paths[m.index].name, f"{m.weight:.3g}", m.matched_codes, m.matched_images,
+             f"{m.mean_score:.4g}", f"{m.contribution:.4g}", m.radius_used]
+            for m in r.assessment.per_image]
+    return render_table(["image", "W", "codes", "images", "mean score", "contribution",
+                         "radius"], rows)
+
+
 def model_note(report: AssessmentReport) -> str | None:
     if not report.multiple_models:
         return None
@@ -54,6 +68,9 @@ def model_note(report: AssessmentReport) -> str | None:
               help="Assessor plugin.")
 @click.option("--top", type=int, default=6, show_default=True,
               help="Matched images listed per collection (JSON and report).")
+@click.option("--explain", is_flag=True,
+              help="Also print, per collection, each requirement image's matches and "
+                   "contribution to S (Eq. 1).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write a self-contained HTML report to this file.")
 @params_option
@@ -61,8 +78,8 @@ def model_note(report: AssessmentReport) -> str | None:
 @json_option
 @quiet_option
 def assess(stores: tuple[Path, ...], requirements: tuple[Path, ...], weights: tuple[float, ...],
-           assessor: str, top: int, report_path: Path | None, params: tuple[str, ...],
-           config: Path | None, as_json: bool, quiet: bool) -> None:
+           assessor: str, top: int, explain: bool, report_path: Path | None,
+           params: tuple[str, ...], config: Path | None, as_json: bool, quiet: bool) -> None:
     """Rank STORES by the relevance R(AD) of the requirement (read-only on the stores).
 
     -p KEY=VALUE sets assessor params (radius, no_match, max_radius, total, top_matches).
@@ -82,6 +99,10 @@ def assess(stores: tuple[Path, ...], requirements: tuple[Path, ...], weights: tu
                + ", ".join(f"{p} (w={w:g})" for p, w in
                            zip(requirements, weights or [1.0] * len(requirements), strict=True)))
     click.echo(ranking_table(report))
+    if explain:
+        for r in report.results:
+            click.echo(f"\n{r.target.name}: S = {r.assessment.score:.4g}")
+            click.echo(explain_table(r, req.paths))
     note = model_note(report)
     if note:
         click.echo(note)
