@@ -42,15 +42,39 @@ def block_masks(n_bits: int, n_blocks: int) -> np.ndarray:
     return to_words(np.packbits(bits, axis=1))
 
 
-def _popcount_rows(xor: np.ndarray) -> np.ndarray:
-    return np.bitwise_count(xor).sum(axis=1, dtype=np.int64)
-
-
 def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row index and ``starts[row] + k`` for ``k < counts[row]``, flattened."""
     rows = np.repeat(np.arange(counts.shape[0]), counts)
-    offsets = np.arange(rows.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
-    return rows, starts[rows] + offsets
+    shift = starts - (np.cumsum(counts) - counts)
+    return rows, np.arange(rows.shape[0]) + shift[rows]
+
+
+def _verify(a_cols: list[np.ndarray], ai: np.ndarray, b_cols: list[np.ndarray],
+            bi: np.ndarray, masks: np.ndarray, block: int,
+            radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates ``(a[ai], b[bi])`` within ``radius`` whose first agreeing block is
+    ``block``: their positions in the candidate arrays and their distances.
+
+    Codes are given as lists of uint64 word columns (one 1-D array per word)."""
+    xors = [a[ai] ^ b[bi] for a, b in zip(a_cols, b_cols, strict=True)]
+    dist = np.bitwise_count(xors[0]).astype(np.int16)
+    for x in xors[1:]:
+        dist += np.bitwise_count(x)
+    near = np.flatnonzero(dist <= radius)
+    xors = [x[near] for x in xors]
+
+    def agrees(b: int) -> np.ndarray:
+        out = np.ones(near.shape[0], dtype=bool)
+        for x, mask in zip(xors, masks[b], strict=True):
+            if mask:
+                out &= (x & mask) == 0
+        return out
+
+    keep = agrees(block)
+    for earlier in range(block):
+        keep &= ~agrees(earlier)
+    sel = near[keep]
+    return sel, dist[sel].astype(np.int64)
 
 
 def _chunks(counts: np.ndarray, budget: int) -> Iterator[tuple[int, int]]:
@@ -77,6 +101,7 @@ class HammingIndex:
         self.n_bits = n_bits
         self.codes = check_packed(codes, n_bits)
         self.words = to_words(self.codes)
+        self._cols = [np.ascontiguousarray(self.words[:, k]) for k in range(self.words.shape[1])]
         self.chunk_pairs = max(int(chunk_pairs), 1)
         self._tables: dict[int, tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]] = {}
 
@@ -113,14 +138,6 @@ class HammingIndex:
             raise DhrError(f"Hamming radius must be a non-negative integer, got {radius}")
         return int(radius)
 
-    @staticmethod
-    def _first_block(xor: np.ndarray, masks: np.ndarray, block: int) -> np.ndarray:
-        """True where ``block`` is the first block on which the pair agrees exactly."""
-        keep = ~(xor & masks[block]).any(axis=1)
-        for earlier in range(block):
-            keep &= (xor & masks[earlier]).any(axis=1)
-        return keep
-
     # -- queries --------------------------------------------------------------------------
     def radius_search(self, queries: np.ndarray, radius: int
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -131,6 +148,7 @@ class HammingIndex:
         """
         radius = self._check_radius(radius)
         q_words = to_words(check_packed(queries, self.n_bits))
+        q_cols = [np.ascontiguousarray(q_words[:, k]) for k in range(q_words.shape[1])]
         n_q = q_words.shape[0]
         masks, tables = self._table(radius)
         out_q: list[np.ndarray] = []
@@ -145,18 +163,14 @@ class HammingIndex:
                 rows, pos = _expand(lo[a:b], counts[a:b])
                 qi = rows + a
                 ids = order[pos]
-                xor = q_words[qi] ^ self.words[ids]
-                d = _popcount_rows(xor)
-                ok = d <= radius
-                qi, ids, d, xor = qi[ok], ids[ok], d[ok], xor[ok]
-                ok = self._first_block(xor, masks, block)
-                out_q.append(qi[ok])
-                out_id.append(ids[ok])
-                out_d.append(d[ok])
+                sel, d = _verify(q_cols, qi, self._cols, ids, masks, block, radius)
+                out_q.append(qi[sel])
+                out_id.append(ids[sel])
+                out_d.append(d)
         qs = np.concatenate(out_q) if out_q else np.zeros(0, np.int64)
         ids_all = np.concatenate(out_id) if out_id else np.zeros(0, np.int64)
         ds = np.concatenate(out_d) if out_d else np.zeros(0, np.int64)
-        sort = np.argsort(qs * max(len(self), 1) + ids_all, kind="stable")
+        sort = np.argsort(qs * max(len(self), 1) + ids_all)  # keys are unique
         lims = np.zeros(n_q + 1, dtype=np.int64)
         np.cumsum(np.bincount(qs, minlength=n_q), out=lims[1:])
         return lims, ids_all[sort].astype(np.int64), ds[sort].astype(np.int64)
@@ -189,19 +203,15 @@ class HammingIndex:
                 rows, pos = _expand(starts[a:b], counts[a:b])
                 i = order[rows + a]
                 j = order[pos]
-                xor = self.words[i] ^ self.words[j]
-                d = _popcount_rows(xor)
-                ok = d <= radius
-                i, j, d, xor = i[ok], j[ok], d[ok], xor[ok]
-                ok = self._first_block(xor, masks, block)
-                i, j = i[ok], j[ok]
+                sel, d = _verify(self._cols, i, self._cols, j, masks, block, radius)
+                i, j = i[sel], j[sel]
                 out_i.append(np.minimum(i, j))
                 out_j.append(np.maximum(i, j))
-                out_d.append(d[ok])
+                out_d.append(d)
         ii = np.concatenate(out_i) if out_i else np.zeros(0, np.int64)
         jj = np.concatenate(out_j) if out_j else np.zeros(0, np.int64)
         dd = np.concatenate(out_d) if out_d else np.zeros(0, np.int64)
-        sort = np.argsort(ii * max(n, 1) + jj, kind="stable")
+        sort = np.argsort(ii * max(n, 1) + jj)  # keys are unique
         return ii[sort].astype(np.int64), jj[sort].astype(np.int64), dd[sort].astype(np.int64)
 
 
