@@ -81,7 +81,9 @@ def demo_json(result: DemoResult, cfg: DemoConfig) -> dict[str, Any]:
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("dhr-demo"), show_default=True,
               help="Working folder: demo images, stores, model and report.html.")
-@click.option("--hasher", default=DEFAULT_HASHER, show_default=True, help="Hasher plugin.")
+@click.option("--hasher", default=DEFAULT_HASHER, show_default=True,
+              help="Hasher plugin (the default runs with n_bits=32 unless -p is given; other "
+                   "hashers use their own defaults).")
 @click.option("--ranker", default="cpr", show_default=True, help="Ranker plugin.")
 @click.option("--backbone", default="pixels", show_default=True, help="Backbone plugin.")
 @click.option("--per-collection", type=int, default=1000, show_default=True,
