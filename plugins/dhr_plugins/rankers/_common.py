@@ -43,7 +43,7 @@ def rank_nodes(name: str, adjacency: sp.csr_matrix, counts: np.ndarray, n_bits: 
     adjacency = sp.csr_matrix(adjacency, dtype=np.float64)
     w = _solvers.weighted_degree(adjacency, counts, n_bits)
     p = params
-    labels, info = _solvers.structure(adjacency, counts, w, bipartite=p.solver == "power")
+    labels, info = _solvers.structure(adjacency, counts, w, bipartite=False)
     if p.solver == "closed" and p.damping == 1.0:
         scores = _solvers.closed_form(adjacency, counts, w, labels)
         iterations, converged, residual = 0, True, 0.0
@@ -55,6 +55,8 @@ def rank_nodes(name: str, adjacency: sp.csr_matrix, counts: np.ndarray, n_bits: 
         else:
             scores, iterations, converged, residual = _solvers.power_iteration(
                 matrix, counts, w, p.eps, p.max_iter, p.damping)
+    if not converged:  # explain it: count the components that can oscillate
+        info = _solvers.structure(adjacency, counts, w, bipartite=True)[1]
     seconds = time.perf_counter() - start
     result = RankResult(
         node_scores=scores, method=name, iterations=iterations,

@@ -67,15 +67,16 @@ def power_iteration(matrix: sp.csr_matrix, counts: np.ndarray, w: np.ndarray, ep
     """
     c = counts.astype(np.float64)
     n_images = float(c.sum())
-    dangling = w == 0
+    dangling = np.flatnonzero(w == 0)
     x = c.copy()
     r = np.ones_like(c)
     residual = float("inf")
     for k in range(1, max_iter + 1):
         x_new = matrix @ x
-        if damping < 1.0:
+        if damping < 1.0:  # α (D^ X + c s / n) + (1 - α) c
             s = float(x[dangling].sum())
-            x_new = damping * (x_new + c * (s / n_images)) + (1.0 - damping) * c
+            x_new *= damping
+            x_new += (damping * s / n_images + 1.0 - damping) * c
         r_new = x_new / c
         residual = float(np.max(np.abs(r_new - r))) if r.size else 0.0
         x, r = x_new, r_new
@@ -123,8 +124,8 @@ def structure(adjacency: sp.csr_matrix, counts: np.ndarray, w: np.ndarray,
     """Component labels and counts: components, isolated nodes, bipartite components.
 
     The bipartite count (a second connected-components pass, on the double cover) is only
-    computed when ``bipartite`` is true: it explains non-convergence of the power iteration
-    and is irrelevant to the closed form.
+    computed when ``bipartite`` is true: it explains non-convergence of the power iteration,
+    so the rankers compute it only when the iteration did not converge.
 
     A component (of two or more nodes) is bipartite, so the undamped iteration may
     oscillate, iff its bipartite double cover splits in two; a merged node with
