@@ -94,7 +94,7 @@ class GAHParams(Params):
     image_shape: tuple[int, ...] = Field((), description="(C, H, W) of the pixel features, "
                                          "for recon_target='pixels' (e.g. [1, 28, 28]).")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
-    finetune_lr_scale: float = Field(0.01, ge=0, description="TP-B learning-rate factor for "
+    finetune_lr_scale: float = Field(0.001, ge=0, description="TP-B learning-rate factor for "
                                      "fine-tuning the image layer θ (the decoder uses lr).")
     batch_size: int = Field(128, ge=2, description="Mini-batch size (pairs are formed within it).")
     max_tps: int = Field(3, ge=1, description="Cap on training processes TP = TP-A + TP-B.")
@@ -135,7 +135,7 @@ class GAHHasher(Hasher):
     requires: ClassVar[frozenset[str]] = frozenset({"train"})
     conformance_params: ClassVar[dict[str, Any]] = {
         "n_bits": 16, "word_vectors": "onehot", "gcn_dims": [32], "image_dim": 32,
-        "max_tps": 2, "max_stage_epochs": 2, "batch_size": 32}
+        "max_tps": 1, "max_stage_epochs": 2, "batch_size": 32}
 
     # ---------------------------------------------------------------- fitting
     def fit(self, data: FitData, progress: Progress = QUIET) -> GAHHasher:
