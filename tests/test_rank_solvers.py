@@ -144,3 +144,29 @@ def test_star_graph_is_reported_as_not_converging() -> None:
     np.testing.assert_allclose(closed.node_scores, [2.0, 2 / 3, 2 / 3, 2 / 3])
     damped = CPRRanker(damping=0.85).rank(graph)
     assert damped.converged and damped.node_scores[0] > damped.node_scores[1]
+
+
+def _paper_eq17(graph: HashGraph) -> np.ndarray:
+    """The paper's CPR literally: X^0 = 1 per cluster, iterate Eq. (16), rescale by Eq. (17)."""
+    from dhr_plugins.rankers._solvers import mass_matrix, weighted_degree
+
+    c = graph.node_counts
+    matrix = mass_matrix(graph.adjacency, c, graph.n_bits,
+                         weighted_degree(graph.adjacency, c, graph.n_bits))
+    x = np.ones(graph.n_nodes)
+    for _ in range(20_000):
+        x = matrix @ x
+    return x / c * (c.sum() / graph.n_nodes)
+
+
+def test_paper_rescaling_is_exact_only_on_connected_graphs() -> None:
+    codes = clustered_codes(120, 16, 1, 0.04, seed=3)  # one cluster: connected graph
+    connected = brute_force_graph(codes, 16, 3, merged=True)
+    assert csgraph.connected_components(connected.adjacency)[0] == 1
+    exact = CPRRanker(solver="closed").rank(connected).node_scores
+    np.testing.assert_allclose(_paper_eq17(connected), exact, rtol=1e-8)
+    two = np.concatenate([codes, clustered_codes(60, 16, 1, 0.01, seed=9)])
+    split = brute_force_graph(two, 16, 3, merged=True)
+    assert csgraph.connected_components(split.adjacency)[0] > 1
+    exact = CPRRanker(solver="closed").rank(split).node_scores
+    assert np.abs(_paper_eq17(split) - exact).max() > 0.05
