@@ -68,7 +68,8 @@ def worker_faiss(codes: np.ndarray, radius: int, config: str) -> dict[str, Any]:
     index.add(distinct)
     lims, dist, ids = index.range_search(distinct, radius + 1)  # strict radius in FAISS
     m = distinct.shape[0]
-    rows = np.repeat(np.arange(m), np.diff(lims.astype(np.int64)))
+    per_query = np.diff(np.asarray(lims, dtype=np.int64))
+    rows = np.repeat(np.arange(m), per_query)
     off = rows != ids
     adj = sp.csr_matrix(((n_bits - dist[off]).astype(np.float64), (rows[off], ids[off])),
                         shape=(m, m))
