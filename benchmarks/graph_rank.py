@@ -68,8 +68,8 @@ def worker_faiss(codes: np.ndarray, radius: int, config: str) -> dict[str, Any]:
     index.add(distinct)
     lims, dist, ids = index.range_search(distinct, radius + 1)  # strict radius in FAISS
     m = distinct.shape[0]
-    per_query = np.diff(np.asarray(lims, dtype=np.int64))
-    rows = np.repeat(np.arange(m), per_query)
+    lims64: np.ndarray = np.asarray(lims, dtype=np.int64)
+    rows = np.repeat(np.arange(m), (lims64[1:] - lims64[:-1]).astype(np.int64))
     off = rows != ids
     adj = sp.csr_matrix(((n_bits - dist[off]).astype(np.float64), (rows[off], ids[off])),
                         shape=(m, m))
@@ -111,7 +111,10 @@ def worker_rank(codes: np.ndarray, radius: int, shr_max_iter: int) -> dict[str, 
     out["runs"] = {k: {"seconds": s, "iterations": r.iterations, "converged": r.converged,
                        "residual": r.residual, "merged": merged}
                    for k, (s, r, merged) in runs.items()}
-    info = runs["cpr power (paper, α=1)"][1].info
+    from dhr_plugins.rankers import _solvers
+
+    w = _solvers.weighted_degree(graph.adjacency, graph.node_counts, graph.n_bits)
+    info = _solvers.structure(graph.adjacency, graph.node_counts, w, bipartite=True)[1]
     out.update(components=info["components"], bipartite=info["bipartite_components"],
                isolated=info["isolated_nodes"])
     return out
