@@ -105,6 +105,21 @@ def test_imagenet_without_internet_is_one_clear_error(monkeypatch: pytest.Monkey
     assert "\n" not in msg and "resnet50" in msg and "weights=none" in msg and ".pth" in msg
 
 
+@pytest.mark.parametrize("size", [32, 64, 224])
+def test_imagenet_transform_equals_torchvision_chain(size: int) -> None:
+    from torchvision import transforms as T
+
+    ref = T.Compose([T.Resize((size, size), antialias=True), T.ToTensor(),
+                     T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    ours = _make("resnet18", weights="none", image_size=size).transform()
+    rng = np.random.default_rng(size)
+    for shape in [(28, 28, 3), (300, 410, 3), (size, size, 3)]:
+        img = Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8))
+        torch.testing.assert_close(ours(img), ref(img), rtol=0, atol=1e-5)
+    gray = Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8))
+    torch.testing.assert_close(ours(gray), ref(gray.convert("RGB")), rtol=0, atol=1e-5)
+
+
 def test_params_validation_and_picklable_transforms() -> None:
     with pytest.raises(ParamsError):
         _make("resnet18", image_size=8)

@@ -108,6 +108,8 @@ def _run(dataset: Dataset[Any], n: int, backbone: Backbone, *, batch_size: int, 
     if batch_size < 1 or workers < 0:
         raise DhrError("batch size must be >= 1 and workers >= 0")
     device = resolve_device(device)
+    if n <= batch_size:
+        workers = 0  # one batch: starting worker processes costs more than it saves
     net = backbone.build(device)
     out = np.zeros((n, backbone.output_dim), dtype=np.float32)
     failed: dict[int, str] = {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
@@ -19,27 +18,31 @@ def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
+def _is_empty(path: str | os.PathLike[str]) -> bool:
+    try:
+        return os.stat(path).st_size == 0
+    except OSError:
+        return False
+
+
 def load_rgb(path: str | os.PathLike[str]) -> Image.Image:
     """Fully decode ``path`` to an RGB image or raise :class:`UnreadableImage`.
 
     The whole file is decoded (``Image.load``), so truncated files fail here and not
     later; truncated data is never silently padded.
     """
-    p = Path(path)
     try:
-        size = p.stat().st_size
-    except OSError as exc:
-        raise UnreadableImage(f"cannot read file: {exc.strerror or exc}") from None
-    if size == 0:
-        raise UnreadableImage("empty file (0 bytes)")
-    try:
-        with Image.open(p) as img:
+        with Image.open(path) as img:
             img.load()
             return img.convert("RGB")
     except UnidentifiedImageError:
-        raise UnreadableImage("not an image (unknown or invalid format)") from None
+        reason = "empty file (0 bytes)" if _is_empty(path) else \
+            "not an image (unknown or invalid format)"
+        raise UnreadableImage(reason) from None
     except Image.DecompressionBombError as exc:
         raise UnreadableImage(f"too large to decode safely: {exc}") from None
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        raise UnreadableImage(f"cannot read file: {exc.strerror or exc}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         msg = str(exc) or type(exc).__name__
         raise UnreadableImage(f"corrupt or truncated image: {msg}") from None
