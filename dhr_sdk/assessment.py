@@ -31,11 +31,13 @@ from dhr_sdk.types import Assessment, ImportanceList
 @dataclass
 class Requirement:
     """The agent data: image files, the normalised weight of each, and the argument it came
-    from (a folder's weight is shared equally by its images)."""
+    from (a folder's weight is shared equally by its images). ``codes`` holds ready-made
+    packed codes instead (``--requirement-codes``); ``paths`` then only name them."""
 
     paths: list[Path]
     weights: np.ndarray
     sources: list[str]
+    codes: np.ndarray | None = None
 
 
 def _folder_images(folder: Path) -> list[Path]:
@@ -74,6 +76,26 @@ def load_requirement(paths: Sequence[str | Path],
         sources += [str(p)] * len(readable)
     w_all = np.asarray(per_file)
     return Requirement(files, w_all / w_all.sum(), sources)
+
+
+def load_requirement_codes(path: str | Path, weights: Sequence[float] | None = None
+                           ) -> Requirement:
+    """A requirement given as hash codes (a file ``dhr import-codes`` reads), one weight per code.
+
+    For stores made from imported codes, which have no model to encode images with.
+    """
+    from dhr_sdk.relevance import load_codes_file
+
+    codes, _, names = load_codes_file(path)
+    n = codes.shape[0]
+    if weights and len(weights) != n:
+        raise DhrError(f"got {len(weights)} --weight values for {n} requirement codes; "
+                       "give one weight per code or none")
+    w = np.asarray(weights if weights else [1.0] * n, dtype=np.float64)
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise DhrError("requirement weights must be non-negative numbers, not all zero")
+    labels = names or [f"{Path(path).stem}[{i}]" for i in range(n)]
+    return Requirement([Path(x) for x in labels], w / w.sum(), [str(path)] * n, codes)
 
 
 def _readable(path: Path, strict: bool) -> bool:
@@ -124,7 +146,7 @@ class StoreTarget:
     importance: ImportanceList
     image_ids: list[str]
     root: str
-    model_record: ModelRecord
+    model_record: ModelRecord | None
     model_id: str
 
     @property
@@ -132,22 +154,30 @@ class StoreTarget:
         return self.path.stem
 
 
-def open_target(path: str | Path) -> StoreTarget:
-    """Read what assessment needs from a store, with one-line errors when it cannot serve."""
+def open_target(path: str | Path, need_model: bool = True) -> StoreTarget:
+    """Read what assessment needs from a store, with one-line errors when it cannot serve.
+
+    ``need_model=False`` (requirement given as codes) accepts stores without a model.
+    """
     store = Store(path)
     p = store.path
-    try:
-        rec = store.read_model()
-    except MissingElementError:
-        raise DhrError(f"{p} has no model; run 'dhr build' or 'dhr encode' first") from None
+    rec: ModelRecord | None = None
+    if need_model or store.has("model"):
+        try:
+            rec = store.read_model()
+        except MissingElementError:
+            raise DhrError(f"{p} has no model; run 'dhr build' or 'dhr encode' first, or give "
+                           "the requirement as codes (--requirement-codes)") from None
     try:
         il = store.read_importance()
     except MissingElementError:
         raise DhrError(f"{p} has no rank (importance list); run 'dhr rank {p}' first") from None
+    col = store.read_collection()
+    if rec is None:
+        return StoreTarget(p, il, col.image_ids, col.root, None, "none")
     if il.n_bits != rec.n_bits:
         raise DhrError(f"{p}: its importance list has {il.n_bits}-bit codes but its model makes "
                        f"{rec.n_bits}-bit codes; re-run 'dhr encode' and 'dhr rank'")
-    col = store.read_collection()
     return StoreTarget(p, il, col.image_ids, col.root, rec, model_fingerprint(rec))
 
 
@@ -217,14 +247,18 @@ class AssessmentReport:
                             for p, w, s in zip(req.paths, req.weights, req.sources, strict=True)],
             "assessor": {"name": self.assessor.name,
                          "params": self.assessor.params.model_dump(mode="json")},
-            "models": [{"id": mid, "hasher": rs[0].target.model_record.hasher,
-                        "n_bits": rs[0].target.model_record.n_bits,
-                        "backbone": rs[0].target.model_record.backbone,
-                        "stores": [str(r.target.path) for r in rs]}
-                       for mid, rs in self.models.items()],
+            "models": [_model_json(mid, rs) for mid, rs in self.models.items()],
             "multiple_models": self.multiple_models,
             "results": [_result_json(i + 1, r, req) for i, r in enumerate(self.results)],
         }
+
+
+def _model_json(model_id: str, results: list[CollectionResult]) -> dict[str, Any]:
+    rec = results[0].target.model_record
+    return {"id": model_id, "hasher": rec.hasher if rec else None,
+            "n_bits": rec.n_bits if rec else results[0].target.importance.n_bits,
+            "backbone": rec.backbone if rec else None,
+            "stores": [str(r.target.path) for r in results]}
 
 
 def _result_json(position: int, r: CollectionResult, req: Requirement) -> dict[str, Any]:
@@ -260,10 +294,17 @@ def assess(requirement: Requirement, stores: Sequence[str | Path],
     if not stores:
         raise DhrError("give at least one store to assess")
     assessor = assessor or make_assessor()
-    targets = [open_target(s) for s in stores]
+    given = requirement.codes
+    targets = [open_target(s, need_model=given is None) for s in stores]
     codes_by_model: dict[str, np.ndarray] = {}
     for t in targets:
-        if t.model_id not in codes_by_model:
+        if given is not None:
+            if given.shape[1] * 8 != t.importance.n_bits:
+                raise DhrError(f"the requirement codes have {given.shape[1] * 8} bits but "
+                               f"{t.path} holds {t.importance.n_bits}-bit codes")
+            codes_by_model[t.model_id] = given
+        elif t.model_id not in codes_by_model:
+            assert t.model_record is not None
             model = HashModel.from_record(t.model_record)
             progress.log(f"encoding {len(requirement.paths)} requirement image(s) with model "
                          f"{t.model_id} ({model.hasher.name}, {model.n_bits} bits, "

@@ -84,6 +84,14 @@ def codes_from_array(arr: np.ndarray, fmt: CodeFormat = "auto",
     return packed, found, fmt
 
 
+def load_codes_file(path: str | Path, fmt: CodeFormat = "auto", n_bits: int | None = None
+                    ) -> tuple[np.ndarray, int, list[str] | None]:
+    """Packed codes (and names, from an ``.npz``) of a codes file; see :func:`codes_from_array`."""
+    arr, names = _load_array(Path(path))
+    packed, found, _ = codes_from_array(arr, fmt, n_bits)
+    return packed, found, names
+
+
 def _read_names(path: Path) -> list[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

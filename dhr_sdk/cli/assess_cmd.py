@@ -10,6 +10,7 @@ from dhr_sdk.assessment import (
     AssessmentReport,
     CollectionResult,
     load_requirement,
+    load_requirement_codes,
     make_assessor,
 )
 from dhr_sdk.assessment import assess as assess_stores
@@ -58,12 +59,16 @@ def model_note(report: AssessmentReport) -> str | None:
 
 @click.command()
 @click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-r", "--requirement", "requirements", multiple=True, required=True,
+@click.option("-r", "--requirement", "requirements", multiple=True,
               type=click.Path(path_type=Path),
               help="Requirement image file or folder of images (repeatable).")
+@click.option("--requirement-codes", "requirement_codes", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Instead of images: requirement hash codes (.npy/.npz as for "
+                   "'dhr import-codes'), for stores of imported codes that have no model.")
 @click.option("-w", "--weight", "weights", multiple=True, type=float,
-              help="Weight of each --requirement, in order (default: equal); a folder's "
-                   "weight is shared equally by its images.")
+              help="Weight of each --requirement (or of each code), in order (default: "
+                   "equal); a folder's weight is shared equally by its images.")
 @click.option("--assessor", default="importance-list", show_default=True,
               help="Assessor plugin.")
 @click.option("--top", type=int, default=6, show_default=True,
@@ -77,14 +82,23 @@ def model_note(report: AssessmentReport) -> str | None:
 @config_option
 @json_option
 @quiet_option
-def assess(stores: tuple[Path, ...], requirements: tuple[Path, ...], weights: tuple[float, ...],
-           assessor: str, top: int, explain: bool, report_path: Path | None,
-           params: tuple[str, ...], config: Path | None, as_json: bool, quiet: bool) -> None:
+def assess(stores: tuple[Path, ...], requirements: tuple[Path, ...],
+           requirement_codes: Path | None, weights: tuple[float, ...], assessor: str,
+           top: int, explain: bool, report_path: Path | None, params: tuple[str, ...],
+           config: Path | None, as_json: bool, quiet: bool) -> None:
     """Rank STORES by the relevance R(AD) of the requirement (read-only on the stores).
 
     -p KEY=VALUE sets assessor params (radius, no_match, max_radius, total, top_matches).
     """
-    req = load_requirement(list(requirements), list(weights) or None)
+    if bool(requirements) == (requirement_codes is not None):
+        raise click.UsageError("give the requirement as images (-r PATH ...) or as codes "
+                               "(--requirement-codes FILE), not both")
+    if requirement_codes is not None:
+        req = load_requirement_codes(requirement_codes, list(weights) or None)
+        requirements = (requirement_codes,)
+        weights = ()
+    else:
+        req = load_requirement(list(requirements), list(weights) or None)
     asr = make_assessor(assessor, plugin_params("assessor", params, config))
     report = assess_stores(req, list(stores), asr, top_images=top,
                            progress=Progress(quiet=quiet or as_json))

@@ -34,7 +34,7 @@ def build(collection: Path, out: Path, hasher: str, ranker: str, builder: str, b
     """Everything off-line for COLLECTION (folder or store): fit, encode, graph, rank.
 
     -p KEY=VALUE sets hasher params; prefix a key with graph., ranker. or backbone. for
-    the other plugins (e.g. -p n_bits=64 -p graph.radius=2 -p ranker.tol=1e-6).
+    the other plugins (e.g. -p n_bits=64 -p graph.radius=2 -p ranker.eps=1e-6).
     """
     kinds = split_params(params, config, "hasher")
     store = build_store(collection, out, hasher, kinds["hasher"], ranker=ranker,
