@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import spearmanr
 
 
 @dataclass
@@ -90,6 +89,8 @@ class RequirementResult:
         vals = np.asarray(self.method(name).values)
         if np.ptp(vals) == 0 or np.ptp(self.proportions) == 0:
             return 0.0
+        from scipy.stats import spearmanr  # scipy.stats costs ~1 s: only when scoring
+
         return float(spearmanr(vals, self.proportions).statistic)
 
 
