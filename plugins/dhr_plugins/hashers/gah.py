@@ -99,7 +99,7 @@ class GAHParams(Params):
     batch_size: int = Field(128, ge=2, description="Mini-batch size (pairs are formed within it).")
     max_tps: int = Field(3, ge=1, description="Cap on training processes TP = TP-A + TP-B.")
     max_stage_epochs: int = Field(10, ge=1, description="Cap on epochs per stage within a TP.")
-    stage_tol: float = Field(0.01, ge=0, description="A stage has converged when its loss "
+    stage_tol: float = Field(0.002, ge=0, description="A stage has converged when its loss "
                              "changes by at most this fraction between consecutive epochs.")
     tp_epochs_threshold: int = Field(3, ge=1, description="Stop once a TP needs fewer epochs "
                                      "than this (section 4's convergence rule).")
