@@ -28,6 +28,10 @@ Deviations (CPU, offline; all documented in docs/hashers/gah.md):
 - λ, κ, α, β, k, the GCN widths, learning rates and epochs are not given in the paper; the
   defaults are stated per field; TPs and epochs per stage are capped (``max_tps``,
   ``max_stage_epochs``);
+- δ defaults to (1 − cos)/2 (``delta_unit="normalized"``) so the paper's γ = 0.15 is a
+  fraction of K; the literal K/2·(1 − cos) is ``delta_unit="bits"``;
+- each Eq. (7) term is divided by its target's energy (``recon_normalize``) and M3/M4 are
+  detached targets; TP-B fine-tunes only the image layer, at ``finetune_lr_scale`` × lr;
 - inputs are standardised (per-feature mean, one global scale) before the network.
 """
 
