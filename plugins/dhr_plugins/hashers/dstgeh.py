@@ -99,7 +99,7 @@ class DSTGeHParams(Params):
     head_epochs: int = Field(60, ge=1, description="Stage-2 epoch cap (CPU cap).")
     head_lr: float = Field(1e-3, gt=0.0, description="Adam learning rate of stage 2 (not given).")
     head_batch_size: int = Field(128, ge=2, description="Stage-2 mini-batch size (not given).")
-    tol: float = Field(1e-3, ge=0.0, description="Convergence: stop a stage when the epoch "
+    tol: float = Field(1e-4, ge=0.0, description="Convergence: stop a stage when the epoch "
                                                  "loss changes by at most tol (relative).")
     standardize: bool = Field(True, description="Centre the features and divide them by their "
                               "global RMS before the head (not in the paper; any backbone "
