@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from dhr_plugins.hashers.lagnh import LAGNH
+
 from dhr_sdk.data.demo import load_demo_arrays
 from dhr_sdk.metrics import map_at_k
 from dhr_sdk.plugins import get_registry
