@@ -20,6 +20,7 @@ goes on. Protocol and metric conventions: ``docs/evaluation.md``.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shlex
@@ -81,6 +82,20 @@ def load(path: Path) -> dict[str, Any]:
     if data.get("format") != FORMAT:
         sys.exit(f"error: {path} is not a {FORMAT} file")
     return dict(data)
+
+
+def merge_rows(path: Path, rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Add ``rows`` to the results file under an exclusive lock, re-reading it first, so
+    concurrent benchmark runs (e.g. different hashers) never drop each other's rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = load(path)
+        data["runs"].update(rows)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+        return data
 
 
 def rows_of(report: EvalReport, command: str) -> dict[str, dict[str, Any]]:
@@ -185,9 +200,7 @@ def main(argv: list[str]) -> None:
             feats = demo_features(dataset.strip(), args.backbone, progress=prog)
             report = run_evaluation(feats, hashers, bits, split, MetricSpec(), prog,
                                     catch=(Exception,))
-            data["runs"].update(rows_of(report, command))
-            args.results.parent.mkdir(parents=True, exist_ok=True)
-            args.results.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+            data = merge_rows(args.results, rows_of(report, command))
             headers, rows = report.table()
             print(markdown_table(headers, rows))
     md = args.results.with_suffix(".md")
