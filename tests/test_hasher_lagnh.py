@@ -33,7 +33,8 @@ def test_registered_and_conformant(tmp_path: Path) -> None:
 def test_paper_defaults() -> None:
     p = LAGNH().params
     assert (p.lambda1, p.lambda2, p.lambda3, p.k, p.mu) == (100.0, 1.0, 1.0, 1.0, 1.0)
-    assert (p.lr, p.batch_size, p.epochs, p.hidden) == (1e-4, 1024, 300, 1024)
+    assert (p.lr, p.batch_size, p.hidden) == (1e-4, 1024, 1024)
+    assert p.epochs == 60          # CPU cap of the paper's 300 (documented deviation)
 
 
 @pytest.mark.parametrize("bits", [16, 32, 64, 128])
