@@ -10,8 +10,9 @@
    the training features; the ground-truth labels — as ``labels`` or as the labeled
    ``train_*`` set — are passed only when the hasher declares them in ``requires``, so an
    unsupervised method never sees them; tags, being auxiliary data and not ground truth,
-   are passed whenever the dataset has them). Database and queries are then encoded by
-   the same fitted model.
+   are passed whenever the dataset has them). A semi-supervised hasher (``train`` in
+   ``requires``) gets the training rows as its labeled set and the unlabeled database as
+   its dark data. Database and queries are then encoded by the same fitted model.
 3. :func:`dhr_sdk.metrics.evaluate_retrieval` measures the codes; times are wall-clock.
 """
 
@@ -146,8 +147,14 @@ class EvalResult:
                    int(d["distinct_codes"]), d.get("error"), dict(d.get("info", {})))
 
 
-def fit_data_for(hasher: Hasher, data: LabeledFeatures, train: np.ndarray) -> FitData:
-    """The :class:`FitData` of the ``train`` rows, holding only what ``requires`` asks for."""
+def fit_data_for(hasher: Hasher, data: LabeledFeatures, train: np.ndarray,
+                 dark: np.ndarray | None = None) -> FitData:
+    """The :class:`FitData` of the ``train`` rows, holding only what ``requires`` asks for.
+
+    A semi-supervised hasher (``requires`` has ``train``, e.g. GAH) gets the ``train`` rows
+    as its labeled set and, when ``dark`` is given, those rows (the unlabeled database, the
+    collection being hashed) as its dark data ``features`` — the paper's TP-A / TP-B setting.
+    """
     req = set(hasher.requires)
     unknown = req - {"labels", "tags", "train"}
     if unknown:
@@ -156,11 +163,12 @@ def fit_data_for(hasher: Hasher, data: LabeledFeatures, train: np.ndarray) -> Fi
     if "tags" in req and data.tags is None:
         raise DhrError(f"hasher {hasher.name!r} needs tags, and dataset {data.name!r} has none")
     x = data.features[train]
+    rows = dark if (dark is not None and "train" in req) else train
     labeled = bool(req & {"labels", "train"})
     return FitData(
-        features=x,
+        features=data.features[rows],
         labels=data.labels[train] if "labels" in req else None,
-        tags=None if data.tags is None else data.tags[train],
+        tags=None if data.tags is None else data.tags[rows],
         label_names=data.class_names if labeled else (),
         tag_names=data.tag_names if data.tags is not None else (),
         train_features=x if "train" in req else None,
@@ -171,7 +179,7 @@ def evaluate_hasher(hasher: Hasher, data: LabeledFeatures, split: Split,
                     metrics: MetricSpec = MetricSpec(), progress: Progress = QUIET) -> EvalResult:
     """Fit ``hasher`` on the training rows, encode database and queries, measure."""
     params = hasher.params.model_dump(mode="json")
-    fit_data = fit_data_for(hasher, data, split.train)
+    fit_data = fit_data_for(hasher, data, split.train, dark=split.database)
     start = time.perf_counter()
     hasher.fit(fit_data, progress=progress)
     fit_s = time.perf_counter() - start

@@ -112,6 +112,13 @@ def test_labels_reach_only_hashers_that_require_them() -> None:
     semi = fit_data_for(SemiSupervised(), data, train)
     assert np.array_equal(semi.train_labels, data.labels[train]) and semi.labels is None
     assert np.array_equal(semi.train_features, data.features[train])
+    assert np.array_equal(semi.features, data.features[train])
+    dark = np.arange(50, 120)
+    semi_dark = fit_data_for(SemiSupervised(), data, train, dark=dark)
+    assert np.array_equal(semi_dark.features, data.features[dark])
+    assert np.array_equal(semi_dark.train_features, data.features[train])
+    assert np.array_equal(fit_data_for(Spy(), data, train, dark=dark).features,
+                          data.features[train])
     with pytest.raises(DhrError, match="needs tags"):
         fit_data_for(Tagged(), clusters(), train)
 
