@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dhr_sdk.data import features as F
+from dhr_sdk.data import _loader as L
 from dhr_sdk.data.collection import Collection
 from dhr_sdk.data.demo import load_demo_arrays
 from dhr_sdk.data.features import (
@@ -102,8 +102,8 @@ def test_cache_reused_then_invalidated(tmp_path: Path, digits: np.ndarray,
     store = tmp_path / "s.h5"
     first = ensure_features(store, Collection.from_folder(root), _backbone(), workers=0)
     calls = []
-    real_run = F._run
-    monkeypatch.setattr(F, "_run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    real_run = L.run_batches
+    monkeypatch.setattr(L, "run_batches", lambda *a, **k: calls.append(1) or real_run(*a, **k))
     again = extract_collection(store, Collection.from_folder(root), _backbone(), workers=0)
     assert again.cached and calls == []
     np.testing.assert_array_equal(again.features.features, first.features)
@@ -166,7 +166,7 @@ def test_weights_file_enters_the_key(tmp_path: Path) -> None:
 
 
 def test_devices() -> None:
-    assert F.resolve_device("cpu") == "cpu"
-    assert F.resolve_device("auto") in ("cpu", "cuda")
+    assert L.resolve_device("cpu") == "cpu"
+    assert L.resolve_device("auto") in ("cpu", "cuda")
     with pytest.raises(DhrError, match="unknown device"):
-        F.resolve_device("tpu")
+        L.resolve_device("tpu")

@@ -11,37 +11,20 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
 
 from dhr_sdk.data.collection import Collection
-from dhr_sdk.data.images import UnreadableImage, load_rgb
 from dhr_sdk.errors import DhrError, MissingElementError
 from dhr_sdk.interfaces import Backbone
 from dhr_sdk.plugins import provenance_of
 from dhr_sdk.progress import QUIET, Progress
 from dhr_sdk.store import CollectionRecord, FeaturesRecord, Store
 
-Transform = Callable[[Image.Image], torch.Tensor]
 WEIGHT_ENDINGS = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".npz", ".h5")
-
-
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> CUDA when available else CPU; refuse CUDA on a machine without it."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DhrError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    if device != "cpu" and not device.startswith(("cuda", "mps")):
-        raise DhrError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto")
-    return device
 
 
 def _file_digest(path: Path) -> str:
@@ -69,64 +52,6 @@ def features_key(backbone: Backbone) -> str:
     return f"{backbone.name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
-class _Files(Dataset[tuple[torch.Tensor, int, str]]):
-    """Decodes one file per item; failures become a blank tensor plus the reason."""
-
-    def __init__(self, paths: Sequence[str], transform: Transform, blank: torch.Tensor) -> None:
-        self.paths, self.transform, self.blank = list(paths), transform, blank
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
-        try:
-            return self.transform(load_rgb(self.paths[i])), i, ""
-        except UnreadableImage as exc:
-            return self.blank, i, str(exc)
-
-
-class _Arrays(Dataset[tuple[torch.Tensor, int, str]]):
-    """In-memory uint8 images (n, h, w) or (n, h, w, 3) through the backbone's transform."""
-
-    def __init__(self, images: np.ndarray, transform: Transform) -> None:
-        self.images, self.transform = images, transform
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
-        return self.transform(Image.fromarray(self.images[i]).convert("RGB")), i, ""
-
-
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)
-
-
-def _run(dataset: Dataset[Any], n: int, backbone: Backbone, *, batch_size: int, workers: int,
-         device: str, progress: Progress) -> tuple[np.ndarray, dict[int, str]]:
-    """Forward every item; returns features (n, d) and {row: reason} for failed items."""
-    if batch_size < 1 or workers < 0:
-        raise DhrError("batch size must be >= 1 and workers >= 0")
-    device = resolve_device(device)
-    if n <= batch_size:
-        workers = 0  # one batch: starting worker processes costs more than it saves
-    net = backbone.build(device)
-    out = np.zeros((n, backbone.output_dim), dtype=np.float32)
-    failed: dict[int, str] = {}
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                        worker_init_fn=_worker_init if workers else None,
-                        pin_memory=device.startswith("cuda"))
-    with progress.bar(total=n, desc=f"features {backbone.name}", unit="img") as bar, \
-            torch.inference_mode():
-        for x, idx, reasons in loader:
-            rows = idx.numpy()
-            y = net(x.to(device, non_blocking=True))
-            out[rows] = y.reshape(len(rows), -1).float().cpu().numpy()
-            failed.update({int(r): s for r, s in zip(rows, reasons, strict=True) if s})
-            bar.update(len(rows))
-    return out, failed
-
-
 def features_from_arrays(images: np.ndarray, backbone: Backbone, batch_size: int = 256,
                          progress: Progress = QUIET, device: str = "cpu",
                          workers: int = 0) -> np.ndarray:
@@ -135,7 +60,9 @@ def features_from_arrays(images: np.ndarray, backbone: Backbone, batch_size: int
     if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[3] != 3):
         raise DhrError(f"expected uint8 images (n, h, w) or (n, h, w, 3), got {arr.dtype} "
                        f"{arr.shape}")
-    feats, _ = _run(_Arrays(arr, backbone.transform()), arr.shape[0], backbone,
+    from dhr_sdk.data._loader import ArrayImages, run_batches
+
+    feats, _ = run_batches(ArrayImages(arr, backbone.transform()), arr.shape[0], backbone,
                     batch_size=batch_size, workers=workers, device=device, progress=progress)
     return feats
 
@@ -194,12 +121,12 @@ def extract_collection(store_path: str | Path, collection: Collection, backbone:
         if rec.features.shape[0] == len(stored.image_ids):
             progress.log(f"features {key}: reusing the cache in {store.path}")
             return FeaturesResult(rec, stored, True, time.perf_counter() - start)
+    from dhr_sdk.data._loader import FileImages, run_batches
+
     target = current if current is not None else collection
-    transform = backbone.transform()
-    blank = torch.zeros_like(transform(Image.new("RGB", (32, 32))))
-    feats, failed_rows = _run(_Files([str(p) for p in target.paths], transform, blank),
-                              len(target), backbone, batch_size=batch_size, workers=workers,
-                              device=device, progress=progress)
+    files = FileImages([str(p) for p in target.paths], backbone.transform())
+    feats, failed_rows = run_batches(files, len(target), backbone, batch_size=batch_size,
+                                     workers=workers, device=device, progress=progress)
     failed = {target.image_ids[r]: why for r, why in sorted(failed_rows.items())}
     final = target.without(failed)
     keep = np.setdiff1d(np.arange(len(target)), np.fromiter(failed_rows, dtype=np.int64))
