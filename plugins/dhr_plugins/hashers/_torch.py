@@ -155,3 +155,59 @@ def feature_matrix(features: np.ndarray, name: str, dim: int | None = None) -> n
     if not np.isfinite(x).all():
         raise DhrError(f"{name}: features contain NaN or infinite values")
     return x
+
+
+def train_head(head: FCHead, xs: torch.Tensor, targets: torch.Tensor,
+               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, lr: float,
+               batch_size: int, epochs: int, tol: float, generator: torch.Generator,
+               progress: Progress, desc: str) -> list[float]:
+    """Stage 2 of the two-stage hashers: fit ``head(xs)`` to ``targets`` under ``loss_fn``.
+
+    Adam over shuffled mini-batches (a batch of one row is skipped: BatchNorm needs two);
+    the epoch loss is the row-weighted mean; stops per :func:`train_epochs`. The head is
+    left in eval mode. Returns the epoch losses.
+    """
+    opt = torch.optim.Adam(head.parameters(), lr=lr)
+    n = xs.shape[0]
+
+    def epoch(_: int) -> float:
+        head.train()
+        total, count = 0.0, 0
+        for idx in batches(n, batch_size, generator):
+            if len(idx) < 2:
+                continue
+            loss = loss_fn(head(xs[idx]), targets[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        return total / max(count, 1)
+
+    history = train_epochs(epoch, epochs, tol, progress, desc)
+    head.eval()
+    return history
+
+
+def head_state(mean: np.ndarray, scale: np.ndarray, head: FCHead,
+               history: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """State of a two-stage hasher: feature scaler, stage losses and the fc head."""
+    return {"scaler/mean": mean, "scaler/scale": scale,
+            **{f"history/{k}": v for k, v in history.items()}, **module_state(head, "head")}
+
+
+def load_head_state(state: dict[str, np.ndarray], name: str, hidden: Sequence[int],
+                    n_bits: int, slope: float, final_bn: bool
+                    ) -> tuple[np.ndarray, np.ndarray, FCHead, dict[str, np.ndarray]]:
+    """Inverse of :func:`head_state`; a one-line error when state and params disagree."""
+    try:
+        mean = np.asarray(state["scaler/mean"], dtype=np.float32)
+        scale = np.asarray(state["scaler/scale"], dtype=np.float32)
+        head = FCHead(mean.shape[0], hidden, n_bits, slope, final_bn=final_bn)
+        load_module_state(head, state, "head")
+        history = {k: np.asarray(state[f"history/{k}"]) for k in ("stage1", "stage2")}
+    except (KeyError, RuntimeError) as exc:
+        raise DhrError(f"{name}: model state is incomplete or does not match the "
+                       f"parameters ({exc})") from None
+    head.eval()
+    return mean, scale, head, history

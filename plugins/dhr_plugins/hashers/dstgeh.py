@@ -43,12 +43,13 @@ from dhr_plugins.hashers._torch import (
     FCHead,
     batches,
     feature_matrix,
-    load_module_state,
-    module_state,
+    head_state,
+    load_head_state,
     predict,
     seeded,
     standardizer,
     train_epochs,
+    train_head,
 )
 from dhr_plugins.hashers.nrdh import check_code_length
 from dhr_sdk import hookimpl
@@ -212,26 +213,11 @@ class DSTGeHHasher(Hasher):
                 progress: Progress) -> tuple[FCHead, list[float]]:
         """Fit the fc head to the pseudo labels with BCE (Eqs. 9-11)."""
         p = self.params
-        n, d = xs.shape
+        d = xs.shape[1]
         head = FCHead(d, p.head_hidden, p.n_bits, p.leaky_slope, final_bn=False)
-        opt = torch.optim.Adam(head.parameters(), lr=p.head_lr)
-
-        def epoch(_: int) -> float:
-            head.train()
-            total, count = 0.0, 0
-            for idx in batches(n, p.head_batch_size, gen):
-                if len(idx) < 2:  # BatchNorm needs two rows
-                    continue
-                loss = bce_loss(head(xs[idx]), labels[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-                count += len(idx)
-            return total / max(count, 1)
-
-        hist = train_epochs(epoch, p.head_epochs, p.tol, progress, "dstgeh stage 2")
-        head.eval()
+        hist = train_head(head, xs, labels, bce_loss, lr=p.head_lr,
+                          batch_size=p.head_batch_size, epochs=p.head_epochs, tol=p.tol,
+                          generator=gen, progress=progress, desc="dstgeh stage 2")
         return head, hist
 
     def encode(self, features: np.ndarray) -> np.ndarray:
@@ -243,23 +229,12 @@ class DSTGeHHasher(Hasher):
 
     def get_state(self) -> dict[str, np.ndarray]:
         self.check_fitted()
-        return {"scaler/mean": self.mean_, "scaler/scale": self.scale_,
-                "history/stage1": self.history_["stage1"],
-                "history/stage2": self.history_["stage2"],
-                **module_state(self.head_, "head")}
+        return head_state(self.mean_, self.scale_, self.head_, self.history_)
 
     def set_state(self, state: dict[str, np.ndarray]) -> DSTGeHHasher:
         p = self.params
-        try:
-            mean = np.asarray(state["scaler/mean"], dtype=np.float32)
-            scale = np.asarray(state["scaler/scale"], dtype=np.float32)
-            head = FCHead(mean.shape[0], p.head_hidden, p.n_bits, p.leaky_slope, final_bn=False)
-            load_module_state(head, state, "head")
-            history = {k: np.asarray(state[f"history/{k}"]) for k in ("stage1", "stage2")}
-        except (KeyError, RuntimeError) as exc:
-            raise DhrError(f"dstgeh: model state is incomplete or does not match the "
-                           f"parameters ({exc})") from None
-        head.eval()
+        mean, scale, head, history = load_head_state(
+            state, "dstgeh", p.head_hidden, p.n_bits, p.leaky_slope, final_bn=False)
         self.mean_, self.scale_, self.head_ = mean, scale, head
         self.in_dim_ = int(mean.shape[0])
         self.history_ = history
