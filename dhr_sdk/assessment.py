@@ -44,6 +44,18 @@ def _folder_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p.name))
 
 
+def _argument_weights(weights: Sequence[float] | None, n: int, what: str,
+                      each: str) -> np.ndarray:
+    """One non-negative weight per requirement item (equal when none are given)."""
+    if weights and len(weights) != n:
+        raise DhrError(f"got {len(weights)} --weight values for {n} {what}; give one weight "
+                       f"per {each} or none")
+    w = np.asarray(weights if weights else [1.0] * n, dtype=np.float64)
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise DhrError("requirement weights must be non-negative numbers, not all zero")
+    return w
+
+
 def load_requirement(paths: Sequence[str | Path],
                      weights: Sequence[float] | None = None) -> Requirement:
     """Resolve requirement arguments (image files or folders) with one weight per argument.
@@ -54,12 +66,8 @@ def load_requirement(paths: Sequence[str | Path],
     """
     if not paths:
         raise DhrError("give at least one requirement image or folder (--requirement PATH)")
-    if weights is not None and len(weights) not in (0, len(paths)):
-        raise DhrError(f"got {len(weights)} --weight values for {len(paths)} --requirement "
-                       "paths; give one weight per requirement path or none")
-    arg_w = np.asarray(weights if weights else [1.0] * len(paths), dtype=np.float64)
-    if not np.isfinite(arg_w).all() or (arg_w < 0).any() or arg_w.sum() <= 0:
-        raise DhrError("requirement weights must be non-negative numbers, not all zero")
+    arg_w = _argument_weights(weights, len(paths), "--requirement paths",
+                              "requirement path")
     files: list[Path] = []
     per_file: list[float] = []
     sources: list[str] = []
@@ -88,12 +96,7 @@ def load_requirement_codes(path: str | Path, weights: Sequence[float] | None = N
 
     codes, _, names = load_codes_file(path)
     n = codes.shape[0]
-    if weights and len(weights) != n:
-        raise DhrError(f"got {len(weights)} --weight values for {n} requirement codes; "
-                       "give one weight per code or none")
-    w = np.asarray(weights if weights else [1.0] * n, dtype=np.float64)
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise DhrError("requirement weights must be non-negative numbers, not all zero")
+    w = _argument_weights(weights, n, "requirement codes", "code")
     labels = names or [f"{Path(path).stem}[{i}]" for i in range(n)]
     return Requirement([Path(x) for x in labels], w / w.sum(), [str(path)] * n, codes)
 

@@ -66,6 +66,9 @@ def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """All-pairs Hamming distances ``(len(a), len(b))`` between packed codes (dense; small sets)."""
     a = check_packed(a)
     b = check_packed(b, a.shape[1] * 8)
+    if hasattr(np, "bitwise_count"):  # NumPy >= 2: popcount of 64-bit words
+        xor = to_words(a)[:, None, :] ^ to_words(b)[None, :, :]
+        return np.bitwise_count(xor).sum(axis=2, dtype=np.int64)
     xor = np.bitwise_xor(a[:, None, :], b[None, :, :])
     return _POPCOUNT[xor].sum(axis=2, dtype=np.int64)
 

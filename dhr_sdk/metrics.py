@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from dhr_sdk.codes import check_packed, hamming_matrix, to_words
+from dhr_sdk.codes import check_packed, hamming_matrix
 from dhr_sdk.errors import DhrError
 
 NoRelevant = Literal["zero", "exclude"]
@@ -248,9 +248,6 @@ def _aligned_labels(query_labels: ArrayLike,
 
 def _distances(qc: np.ndarray, dbc: np.ndarray) -> np.ndarray:
     """Hamming distances as uint16 (stable sorts of 16-bit keys are radix sorts)."""
-    if hasattr(np, "bitwise_count"):  # NumPy >= 2: popcount of 64-bit words
-        xor = to_words(qc)[:, None, :] ^ to_words(dbc)[None, :, :]
-        return np.bitwise_count(xor).sum(axis=2, dtype=np.uint16)
     return hamming_matrix(qc, dbc).astype(np.uint16)
 
 
