@@ -20,7 +20,7 @@ import numpy as np
 from dhr_sdk.codes import hamming_matrix
 from dhr_sdk.data.images import UnreadableImage, is_image_name, load_rgb
 from dhr_sdk.errors import DhrError, MissingElementError
-from dhr_sdk.interfaces import Assessor, Backbone
+from dhr_sdk.interfaces import Assessor
 from dhr_sdk.model import HashModel
 from dhr_sdk.plugins import get_registry
 from dhr_sdk.progress import QUIET, Progress
@@ -128,9 +128,7 @@ def encode_images(model: HashModel, paths: Sequence[Path], batch_size: int = 64)
     collection: RGB decode + the backbone's transform), then its hasher."""
     import torch
 
-    backbone = get_registry().create("backbone", model.backbone, model.backbone_params)
-    if not isinstance(backbone, Backbone):
-        raise DhrError(f"plugin {model.backbone!r} is not a backbone")
+    backbone = model.make_backbone()
     tf = backbone.transform()
     net = backbone.build("cpu")
     feats = []

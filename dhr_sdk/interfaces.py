@@ -67,12 +67,18 @@ class Backbone(Plugin):
     def build(self, device: str = "cpu") -> torch.nn.Module:
         """The feature network in eval mode on ``device``: batch tensor -> (batch, output_dim)."""
 
+    def weights_token(self) -> str:
+        """Identifies weights the params do not name (a hash model's fine-tuned weights);
+        it enters the feature cache key. Empty for a plugin: its params say everything."""
+        return ""
+
 
 class Hasher(Plugin):
     """Learns a K-bit hash function on features and encodes features to packed codes.
 
-    ``requires`` names the optional parts of :class:`FitData` the hasher needs
-    (``"labels"``, ``"tags"``, ``"train"``).
+    ``requires`` names the optional parts of :class:`FitData` the hasher always needs
+    (``"labels"``, ``"tags"``, ``"train"``); :meth:`required_inputs` adds what its params
+    ask for (``"images"`` when it fine-tunes the backbone).
     """
 
     kind: ClassVar[str] = "hasher"
@@ -85,6 +91,16 @@ class Hasher(Plugin):
     @property
     def seed(self) -> int:
         return int(getattr(self.params, "seed", 0))
+
+    def required_inputs(self) -> frozenset[str]:
+        """Parts of :class:`FitData` this instance needs: ``requires`` plus, when the
+        params ask for end-to-end fine-tuning, ``"images"``."""
+        return self.requires
+
+    def backbone_state(self) -> dict[str, np.ndarray] | None:
+        """The backbone weights this hasher fine-tuned (a state dict as arrays), or ``None``
+        when it uses the backbone as given. A hash model then encodes through them."""
+        return None
 
     @abstractmethod
     def fit(self, data: FitData, progress: Progress = QUIET) -> Hasher:

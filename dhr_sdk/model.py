@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from dhr_sdk.errors import DhrError
-from dhr_sdk.interfaces import Hasher
+from dhr_sdk.finetuned import FineTunedBackbone
+from dhr_sdk.interfaces import Backbone, Hasher
 from dhr_sdk.params import build_params
 from dhr_sdk.plugins import get_registry, provenance_of
 from dhr_sdk.store import ModelRecord, Store
@@ -19,7 +20,8 @@ from dhr_sdk.store import ModelRecord, Store
 
 @dataclass
 class HashModel:
-    """``backbone`` names the backbone plugin (with ``backbone_params``) feeding ``hasher``."""
+    """``backbone`` names the backbone plugin (with ``backbone_params``) feeding ``hasher``;
+    a hasher that fine-tuned that backbone carries the new weights in its state."""
 
     hasher: Hasher
     backbone: str
@@ -28,6 +30,15 @@ class HashModel:
     @property
     def n_bits(self) -> int:
         return self.hasher.n_bits
+
+    def make_backbone(self) -> Backbone:
+        """The backbone that computes this model's input features: the plugin, with the
+        hasher's fine-tuned weights loaded when it has any."""
+        bb = get_registry().create("backbone", self.backbone, self.backbone_params)
+        if not isinstance(bb, Backbone):
+            raise DhrError(f"plugin {self.backbone!r} is not a backbone")
+        state = self.hasher.backbone_state()
+        return FineTunedBackbone(bb, state) if state else bb
 
     def to_record(self) -> ModelRecord:
         self.hasher.check_fitted()

@@ -25,7 +25,7 @@ from dhr_sdk.model import HashModel, load_model, save_model
 from dhr_sdk.plugins import get_registry, provenance_of
 from dhr_sdk.progress import QUIET, Progress
 from dhr_sdk.store import CodesRecord, CollectionRecord, Store
-from dhr_sdk.types import FitData
+from dhr_sdk.types import FitData, FitImages
 
 
 @dataclass
@@ -93,6 +93,18 @@ def _stack_side(records: Sequence[CollectionRecord], kind: str
     return np.concatenate([d for d in dense if d is not None]), names[0]
 
 
+def fit_images(records: Sequence[CollectionRecord], backbone: Backbone,
+               options: FeatureOptions | None = None) -> FitImages:
+    """The images of ``records`` in feature-row order, for a hasher that fine-tunes
+    ``backbone`` (decoded on the fly through the backbone's own preprocessing)."""
+    from dhr_sdk.data._loader import FileImages
+
+    o = options or FeatureOptions()
+    paths = [str(p) for rec in records for p in Collection.from_record(rec).paths]
+    return FitImages(FileImages(paths, backbone.transform()), backbone, device=o.device,
+                     workers=o.workers)
+
+
 def fit(collections: Sequence[str | Path], out: str | Path, hasher: str,
         hasher_params: dict[str, Any] | None = None, *, backbone: str = "pixels",
         backbone_params: dict[str, Any] | None = None, train: str | Path | None = None,
@@ -139,12 +151,14 @@ def fit(collections: Sequence[str | Path], out: str | Path, hasher: str,
                                                  options=options, progress=progress)
         train_y = _dense(train_rec.labels)
         label_names = label_names or tuple(train_rec.label_names)
+    needs = h.required_inputs()
+    images = fit_images(records, bb, options) if "images" in needs else None
     data = FitData(features=np.concatenate(feats), labels=labels, tags=tags,
                    label_names=label_names, tag_names=tag_names, train_features=train_x,
-                   train_labels=train_y)
+                   train_labels=train_y, images=images)
     missing = {"labels": data.labels is None, "tags": data.tags is None,
                "train": data.train_features is None}
-    need = sorted(r for r in h.requires if missing.get(r, False))
+    need = sorted(r for r in needs if missing.get(r, False))
     if need:
         raise DhrError(f"hasher {hasher!r} needs {', '.join(need)}: give "
                        + ", ".join({"labels": "labels in the collection stores",
@@ -163,7 +177,7 @@ def encode(collection: str | Path, model: str | Path | HashModel, out: str | Pat
     """Codes of ``collection`` under ``model`` (a model file or object), written with the
     model into the store ``out`` (features cached there)."""
     hm = model if isinstance(model, HashModel) else load_model(model)
-    bb = make_plugin("backbone", hm.backbone, hm.backbone_params)
+    bb = hm.make_backbone()
     src = Path(collection)
     cache = out if not (_is_store(src) and src.resolve() == Path(out).resolve()) else src
     feats, _ = collection_features(collection, bb, store=cache, labels_file=labels_file,

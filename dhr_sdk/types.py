@@ -6,11 +6,35 @@ These are plain containers; the store (``dhr_sdk.store``) persists each of them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from dhr_sdk.errors import DhrError
+
+if TYPE_CHECKING:
+    from dhr_sdk.interfaces import Backbone
+
+
+@dataclass(frozen=True)
+class FitImages:
+    """The images behind :attr:`FitData.features`, for hashers that fine-tune the backbone.
+
+    ``dataset`` is a torch ``Dataset`` whose item ``i`` is ``(tensor, i, reason)``: row ``i``
+    of the features preprocessed by ``backbone.transform()`` (``reason`` is empty; the
+    collection already dropped unreadable files). ``backbone`` is the plugin that computed
+    the features; ``device``, ``workers`` are where and with how many loader processes to
+    train.
+    """
+
+    dataset: Any
+    backbone: Backbone
+    device: str = "cpu"
+    workers: int = 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
 
 
 @dataclass(frozen=True)
@@ -21,7 +45,9 @@ class FitData:
     per image. ``labels``/``tags`` are optional multi-hot matrices aligned with those rows
     (labels: ground-truth classes, tags: auxiliary semantics such as LAGNH's). A separate
     labeled training set (GAH's public set of stage TP-A) comes as ``train_features`` and
-    ``train_labels``. Hashers declare what they need in ``Hasher.requires``.
+    ``train_labels``. ``images`` (:class:`FitImages`) are given to hashers that fine-tune
+    the backbone end to end. Hashers declare what they need in
+    ``Hasher.required_inputs()``.
     """
 
     features: np.ndarray
@@ -31,6 +57,7 @@ class FitData:
     tag_names: tuple[str, ...] = ()
     train_features: np.ndarray | None = None
     train_labels: np.ndarray | None = None
+    images: FitImages | None = None
 
     def __post_init__(self) -> None:
         if self.features.ndim != 2 or self.features.shape[0] == 0:
@@ -42,6 +69,9 @@ class FitData:
                 raise DhrError(f"{name} must have one row per image ({n}), got {arr.shape}")
         if (self.train_features is None) != (self.train_labels is None):
             raise DhrError("train_features and train_labels must be given together")
+        if self.images is not None and len(self.images) != n:
+            raise DhrError(f"images must have one item per feature row ({n}), "
+                           f"got {len(self.images)}")
 
 
 @dataclass

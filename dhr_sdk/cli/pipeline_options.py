@@ -23,7 +23,8 @@ PREFIXES = {"hasher": "hasher", "backbone": "backbone", "graph": "graph_builder"
 def feature_options(f: F) -> F:
     """--batch-size / --workers / --device for backbone feature extraction."""
     f = click.option("--device", default="cpu", show_default=True,
-                     help="Device of the backbone forward pass (cpu, cuda, auto).")(f)
+                     help="Device of the backbone (feature extraction, and end-to-end "
+                          "fine-tuning when a hasher asks for it): cpu, cuda, auto.")(f)
     f = click.option("--workers", type=int, default=0, show_default=True,
                      help="DataLoader worker processes decoding images.")(f)
     f = click.option("--batch-size", type=int, default=64, show_default=True,

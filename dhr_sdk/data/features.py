@@ -2,8 +2,9 @@
 
 Features live in the collection's store under ``/features/<key>``, ``key`` =
 ``<backbone name>-<digest of its params>`` (a weights *file* named in the params enters the
-digest by content), one row per image id of the store's ``collection`` element. A second
-call with the same collection and backbone reads them back instead of recomputing.
+digest by content; a hash model's fine-tuned weights make it ``<name>-ft-<digest>``), one
+row per image id of the store's ``collection`` element. A second call with the same
+collection and backbone reads them back instead of recomputing.
 """
 
 from __future__ import annotations
@@ -44,12 +45,17 @@ def _looks_like_file(value: object) -> bool:
 
 
 def features_key(backbone: Backbone) -> str:
-    """Cache key: backbone name + digest of its params (files named in params by content)."""
+    """Cache key: backbone name + digest of its params (files named in params by content)
+    and of weights the params do not name (a hash model's fine-tuned backbone)."""
     params = backbone.params.model_dump(mode="json")
     files = {k: _file_digest(Path(v).expanduser()) for k, v in sorted(params.items())
              if _looks_like_file(v)}
-    blob = json.dumps({"params": params, "files": files}, sort_keys=True)
-    return f"{backbone.name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+    content: dict[str, object] = {"params": params, "files": files}
+    token = backbone.weights_token()
+    if token:
+        content["weights"] = token
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{backbone.name}-{'ft-' if token else ''}{digest}"
 
 
 def features_from_arrays(images: np.ndarray, backbone: Backbone, batch_size: int = 256,

@@ -6,6 +6,7 @@ import contextlib
 import math
 import random
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -190,24 +191,44 @@ def train_head(head: FCHead, xs: torch.Tensor, targets: torch.Tensor,
 
 
 def head_state(mean: np.ndarray, scale: np.ndarray, head: FCHead,
-               history: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """State of a two-stage hasher: feature scaler, stage losses and the fc head."""
+               history: dict[str, np.ndarray],
+               backbone: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """State of a two-stage hasher: feature scaler, losses per stage, the fc head and, when
+    stage 2 ran end to end, the fine-tuned backbone's state dict."""
     return {"scaler/mean": mean, "scaler/scale": scale,
-            **{f"history/{k}": v for k, v in history.items()}, **module_state(head, "head")}
+            **{f"history/{k}": np.asarray(v) for k, v in history.items()},
+            **module_state(head, "head"),
+            **{f"backbone/{k}": v for k, v in (backbone or {}).items()}}
+
+
+@dataclass
+class HeadState:
+    """What :func:`load_head_state` restores."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    head: FCHead
+    history: dict[str, np.ndarray]
+    backbone: dict[str, np.ndarray] | None
 
 
 def load_head_state(state: dict[str, np.ndarray], name: str, hidden: Sequence[int],
-                    n_bits: int, slope: float, final_bn: bool
-                    ) -> tuple[np.ndarray, np.ndarray, FCHead, dict[str, np.ndarray]]:
+                    n_bits: int, slope: float, final_bn: bool) -> HeadState:
     """Inverse of :func:`head_state`; a one-line error when state and params disagree."""
     try:
         mean = np.asarray(state["scaler/mean"], dtype=np.float32)
         scale = np.asarray(state["scaler/scale"], dtype=np.float32)
         head = FCHead(mean.shape[0], hidden, n_bits, slope, final_bn=final_bn)
         load_module_state(head, state, "head")
-        history = {k: np.asarray(state[f"history/{k}"]) for k in ("stage1", "stage2")}
+        history = {k.removeprefix("history/"): np.asarray(v) for k, v in state.items()
+                   if k.startswith("history/")}
+        missing = {"stage1", "stage2"} - history.keys()
+        if missing:
+            raise KeyError(f"history/{min(missing)}")
     except (KeyError, RuntimeError) as exc:
         raise DhrError(f"{name}: model state is incomplete or does not match the "
                        f"parameters ({exc})") from None
+    backbone = {k.removeprefix("backbone/"): np.asarray(v) for k, v in state.items()
+                if k.startswith("backbone/")}
     head.eval()
-    return mean, scale, head, history
+    return HeadState(mean, scale, head, history, backbone or None)

@@ -18,9 +18,9 @@ Deviations (CPU, frozen backbone; see docs/hashers/dstgeh.md):
   ``_dstgeh_sae.batch_objective``;
 - SAE widths, head widths, optimiser (Adam), learning rates, batch sizes and epoch caps are
   not given in the paper (the head's 256, 64 widths are NRDH's Table 2, same authors);
-- the head is trained on frozen backbone features (the paper retrains a ResNet-18);
-  end-to-end CNN fine-tuning is not implemented; features are centred and scaled by their
-  global RMS before the head (``standardize``).
+- by default the head is trained on frozen backbone features; the paper retrains a
+  ResNet-18, available as ``fine_tune`` (see ``_two_stage``); features are centred and
+  scaled by their global RMS before the head (``standardize``).
 """
 
 from __future__ import annotations
@@ -40,28 +40,23 @@ from dhr_plugins.hashers._dstgeh_sae import (
     unit_rows,
 )
 from dhr_plugins.hashers._torch import (
-    FCHead,
     batches,
     feature_matrix,
-    head_state,
-    load_head_state,
     predict,
     seeded,
     standardizer,
     train_epochs,
-    train_head,
 )
+from dhr_plugins.hashers._two_stage import FineTuneParams, TwoStageHasher
 from dhr_plugins.hashers.nrdh import check_code_length
 from dhr_sdk import hookimpl
 from dhr_sdk.codes import pack_bits
 from dhr_sdk.errors import DhrError
-from dhr_sdk.interfaces import Hasher
-from dhr_sdk.params import Params
 from dhr_sdk.progress import QUIET, Progress
 from dhr_sdk.types import FitData
 
 
-class DSTGeHParams(Params):
+class DSTGeHParams(FineTuneParams):
     n_bits: int = Field(64, description="Code length g (16-128, multiple of 8); also the SAE "
                                         "code dimension.")
     seed: int = Field(0, description="Seed of all randomness (init, anchors, shuffles).")
@@ -119,12 +114,13 @@ class DSTGeHParams(Params):
         return self
 
 
-class DSTGeHHasher(Hasher):
+class DSTGeHHasher(TwoStageHasher):
     """DSTGeH (ICME 2020): SAE graph-embedding pseudo labels taught to an fc hash head."""
 
     name: ClassVar[str] = "dstgeh"
     summary: ClassVar[str] = "DSTGeH: second-order graph embedding pseudo labels + BCE head"
     Params: ClassVar[type[DSTGeHParams]] = DSTGeHParams
+    final_bn: ClassVar[bool] = False
     conformance_params: ClassVar[dict[str, object]] = {
         "n_bits": 16, "sae_hidden": (32,), "pretrain_epochs": 1, "sae_epochs": 2,
         "head_epochs": 3}
@@ -145,11 +141,12 @@ class DSTGeHHasher(Hasher):
         with seeded(self.seed) as gen:
             labels, hist1 = self._stage1(torch.from_numpy(graph_x), gen, progress)
             progress.log(f"dstgeh: stage 2, fc hash head on {n} pseudo labels")
-            head, hist2 = self._stage2(torch.from_numpy((x - mean) / scale), labels, gen,
-                                       progress)
+            head, hist2 = self._train_stage2(torch.from_numpy((x - mean) / scale), labels,
+                                             bce_loss, data.images, mean, scale, gen, progress)
         self.mean_, self.scale_, self.head_ = mean, scale, head
         self.in_dim_ = d
-        self.history_ = {"stage1": np.asarray(hist1), "stage2": np.asarray(hist2)}
+        self.history_ = {"stage1": np.asarray(hist1),
+                         **{k: np.asarray(v) for k, v in hist2.items()}}
         return self
 
     def _stage1(self, x: torch.Tensor, gen: torch.Generator,
@@ -209,36 +206,12 @@ class DSTGeHHasher(Hasher):
                 codes[idx] = model.encode(rows(idx))[-1]
         return (codes >= 0).to(torch.float32), hist                 # Eq. (8)
 
-    def _stage2(self, xs: torch.Tensor, labels: torch.Tensor, gen: torch.Generator,
-                progress: Progress) -> tuple[FCHead, list[float]]:
-        """Fit the fc head to the pseudo labels with BCE (Eqs. 9-11)."""
-        p = self.params
-        d = xs.shape[1]
-        head = FCHead(d, p.head_hidden, p.n_bits, p.leaky_slope, final_bn=False)
-        hist = train_head(head, xs, labels, bce_loss, lr=p.head_lr,
-                          batch_size=p.head_batch_size, epochs=p.head_epochs, tol=p.tol,
-                          generator=gen, progress=progress, desc="dstgeh stage 2")
-        return head, hist
-
     def encode(self, features: np.ndarray) -> np.ndarray:
         """Eq. (12): bit p is 1 iff sigmoid(logit_p) >= 0.5, i.e. logit_p >= 0; no graph."""
         self.check_fitted()
         x = feature_matrix(features, self.name, self.in_dim_)
         logits = predict(self.head_, (x - self.mean_) / self.scale_)
         return pack_bits((logits >= 0).numpy().astype(np.uint8))
-
-    def get_state(self) -> dict[str, np.ndarray]:
-        self.check_fitted()
-        return head_state(self.mean_, self.scale_, self.head_, self.history_)
-
-    def set_state(self, state: dict[str, np.ndarray]) -> DSTGeHHasher:
-        p = self.params
-        mean, scale, head, history = load_head_state(
-            state, "dstgeh", p.head_hidden, p.n_bits, p.leaky_slope, final_bn=False)
-        self.mean_, self.scale_, self.head_ = mean, scale, head
-        self.in_dim_ = int(mean.shape[0])
-        self.history_ = history
-        return self
 
 
 def bce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -11,8 +11,8 @@ BN+Tanh) is trained with L_2 = mu L_fc + omega L_fch (Eqs. 13-18); bits are fch 
 (Eq. 19). New images are encoded by the head alone, without any graph.
 
 Deviations (CPU, frozen backbone; see docs/hashers/nrdh.md):
-- the head is trained on frozen backbone features (the paper retrains a ResNet-18 with these
-  fc layers); end-to-end CNN fine-tuning is not implemented;
+- by default the head is trained on frozen backbone features; the paper retrains a ResNet-18
+  with these fc layers, available as ``fine_tune`` (see ``_two_stage``);
 - the first GCN layer and the head adapt to the feature dimension (paper: 2048);
 - features are centred and scaled by their global RMS before both networks
   (``standardize``); the graph's cosines use the raw features, as in Eq. (2);
@@ -35,22 +35,17 @@ from pydantic import Field, field_validator, model_validator
 from dhr_plugins.hashers._nrdh_gcn import GCNAutoEncoder, correlation_matrix, stage1_loss
 from dhr_plugins.hashers._nrdh_stage2 import code_bits, stage2_loss
 from dhr_plugins.hashers._torch import (
-    FCHead,
     batches,
     feature_matrix,
-    head_state,
-    load_head_state,
     predict,
     seeded,
     standardizer,
     train_epochs,
-    train_head,
 )
+from dhr_plugins.hashers._two_stage import FineTuneParams, TwoStageHasher
 from dhr_sdk import hookimpl
 from dhr_sdk.codes import pack_bits
 from dhr_sdk.errors import DhrError
-from dhr_sdk.interfaces import Hasher
-from dhr_sdk.params import Params
 from dhr_sdk.progress import QUIET, Progress
 from dhr_sdk.types import FitData
 
@@ -68,7 +63,7 @@ def check_sum_to_one(a: float, b: float, names: str) -> None:
         raise ValueError(f"{names} must sum to 1 (paper constraint), got {a + b:g}")
 
 
-class NRDHParams(Params):
+class NRDHParams(FineTuneParams):
     n_bits: int = Field(64, description="Code length g (16-128, multiple of 8); also the GCN "
                                         "output dimension.")
     seed: int = Field(0, description="Seed of all randomness (init, batch graphs, shuffles).")
@@ -117,12 +112,13 @@ class NRDHParams(Params):
         return self
 
 
-class NRDHHasher(Hasher):
+class NRDHHasher(TwoStageHasher):
     """NRDH (Pattern Recognition 2021): GCN-AE node representations guide an fc hash head."""
 
     name: ClassVar[str] = "nrdh"
     summary: ClassVar[str] = "NRDH: GCN AutoEncoder node representations + fc hash head"
     Params: ClassVar[type[NRDHParams]] = NRDHParams
+    final_bn: ClassVar[bool] = True
     conformance_params: ClassVar[dict[str, object]] = {
         "n_bits": 16, "gcn_epochs": 2, "head_epochs": 3}
 
@@ -143,10 +139,13 @@ class NRDHHasher(Hasher):
             progress.log(f"nrdh: stage 1, GCN AutoEncoder on {n} nodes ({d}-d features)")
             node_repr, hist1 = self._stage1(raw, xs, gen, progress)
             progress.log("nrdh: stage 2, fc hash head")
-            head, hist2 = self._stage2(xs, node_repr, gen, progress)
+            head, hist2 = self._train_stage2(
+                xs, node_repr, lambda out, t: stage2_loss(out, t, p.mu, p.omega),
+                data.images, mean, scale, gen, progress)
         self.mean_, self.scale_, self.head_ = mean, scale, head
         self.in_dim_ = d
-        self.history_ = {"stage1": np.asarray(hist1), "stage2": np.asarray(hist2)}
+        self.history_ = {"stage1": np.asarray(hist1),
+                         **{k: np.asarray(v) for k, v in hist2.items()}}
         return self
 
     def _stage1(self, raw: torch.Tensor, xs: torch.Tensor, gen: torch.Generator,
@@ -178,37 +177,12 @@ class NRDHHasher(Hasher):
                 out[idx] = model.encode(xs[idx], correlation_matrix(raw[idx], p.rho, p.p))
         return out, hist
 
-    def _stage2(self, xs: torch.Tensor, node_repr: torch.Tensor, gen: torch.Generator,
-                progress: Progress) -> tuple[FCHead, list[float]]:
-        """Fit the fc head to the node representations with L_2 (Eq. 18)."""
-        p = self.params
-        d = xs.shape[1]
-        head = FCHead(d, p.head_hidden, p.n_bits, p.leaky_slope, final_bn=True)
-        hist = train_head(head, xs, node_repr,
-                          lambda out, t: stage2_loss(out, t, p.mu, p.omega), lr=p.head_lr,
-                          batch_size=p.head_batch_size, epochs=p.head_epochs, tol=p.tol,
-                          generator=gen, progress=progress, desc="nrdh stage 2")
-        return head, hist
-
     def encode(self, features: np.ndarray) -> np.ndarray:
         """Eq. (19) on the head's output: packed codes, no graph needed."""
         self.check_fitted()
         x = feature_matrix(features, self.name, self.in_dim_)
         fc = predict(self.head_, (x - self.mean_) / self.scale_)
         return pack_bits(code_bits(fc).numpy())
-
-    def get_state(self) -> dict[str, np.ndarray]:
-        self.check_fitted()
-        return head_state(self.mean_, self.scale_, self.head_, self.history_)
-
-    def set_state(self, state: dict[str, np.ndarray]) -> NRDHHasher:
-        p = self.params
-        mean, scale, head, history = load_head_state(
-            state, "nrdh", p.head_hidden, p.n_bits, p.leaky_slope, final_bn=True)
-        self.mean_, self.scale_, self.head_ = mean, scale, head
-        self.in_dim_ = int(mean.shape[0])
-        self.history_ = history
-        return self
 
 
 @hookimpl
