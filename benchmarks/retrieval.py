@@ -12,9 +12,12 @@ Raw results are merged into ``docs/results/retrieval.json``, keyed by
 ``dataset/hasher/bits`` (a rerun replaces the row; every row keeps the exact command, the
 seed and the protocol that produced it). ``docs/results/retrieval.md`` is then regenerated
 from the whole JSON: one table per dataset and protocol (mAP@1000, mAP over the full
-ranking, MAP@HD<=2, P@HD<=2, distinct database codes, train and encode seconds). A hasher
-that fails (or needs tags the data does not have) is recorded with its error and the run
-goes on. Protocol and metric conventions: ``docs/evaluation.md``.
+ranking, MAP@HD<=2, P@HD<=2, distinct database codes, train and encode seconds), then a
+"Training cost of the deep hashers" section: their train seconds side by side per code
+length, and their model size (learned parameters and stored state values, recorded in each
+row's ``result.info.model`` by the evaluation; rows measured before it was recorded show
+"—"). A hasher that fails (or needs tags the data does not have) is recorded with its error
+and the run goes on. Protocol and metric conventions: ``docs/evaluation.md``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ RESULTS = ROOT / "docs" / "results" / "retrieval.json"
 FORMAT = "dhr-retrieval-benchmark"
 COLUMNS = ["hasher", "bits", "mAP@1000", "mAP@all", "MAP@HD≤2", "P@HD≤2", "codes",
            "train s", "encode s", "run"]
+DEEP = ("nrdh", "dstgeh", "lagnh", "gah")  # the trained hashers of the cost section
+MISSING = "—"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -131,7 +136,8 @@ def markdown(data: dict[str, Any]) -> str:
              "(train = fit on the training set; encode = database + queries). `codes` = "
              "distinct codes among the database items (1 = a collapsed hash function: "
              "every item ties and mAP falls to chance).", ""]
-    for rows in sorted(groups.values(), key=lambda g: protocol_key(g[0])):
+    ordered = sorted(groups.values(), key=lambda g: protocol_key(g[0]))
+    for rows in ordered:
         first = rows[0]
         rep = EvalReport.from_dict({
             "format": "dhr-retrieval-eval", "version": 1, "dataset": first["dataset"],
@@ -140,7 +146,7 @@ def markdown(data: dict[str, Any]) -> str:
         lines += [f"## {first['dataset']['name']} — backbone `{first['backbone']['name']}`, "
                   f"seed {first['seed']}", ""]
         lines += [ln for ln in describe_protocol(rep) if not ln.startswith("- times")]
-        commands = list(dict.fromkeys(r["command"] for r in rows))
+        commands = run_commands(rows)
         table = []
         order = sorted(rows, key=lambda r: (r["result"]["hasher"], r["result"]["n_bits"]))
         for r in order:
@@ -158,7 +164,77 @@ def markdown(data: dict[str, Any]) -> str:
         lines += ["", markdown_table(COLUMNS, table), ""]
         lines += [f"{i}. `{c}`" for i, c in enumerate(commands, start=1)]
         lines += ["", *chance_lines(order), *sanity_lines(order), ""]
+    lines += cost_lines(ordered)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def run_commands(rows: list[dict[str, Any]]) -> list[str]:
+    """The distinct commands of a table's rows, in first-seen order (``run`` = index + 1)."""
+    return list(dict.fromkeys(r["command"] for r in rows))
+
+
+def cost_lines(groups: list[list[dict[str, Any]]]) -> list[str]:
+    """Section comparing the deep hashers' training time and model size per table.
+
+    Times side by side per code length, each with the run that produced it (times of one
+    run share one machine load; different runs may not). Sizes come from the row's
+    ``result.info.model`` (see :mod:`dhr_sdk.model_size`); older rows lack it: "—".
+    """
+    deep = [[r for r in rows if r["result"]["hasher"] in DEEP] for rows in groups]
+    if not any(deep):
+        return []
+    lines = ["## Training cost of the deep hashers", "",
+             "Train = wall-clock seconds of `fit` on the training set of the table above "
+             "(shared 2-core CPU; the number in brackets is the `run` of that table: times "
+             "from one run were measured under the same load, times from different runs "
+             "may not be). `parameters` = elements of the learned torch parameters of the "
+             "modules the fitted model keeps (and a saved model stores): networks used "
+             "only while training and then dropped (a stage-1 network, a discriminator) "
+             "are not counted, and a kept module may include parts only training uses (a "
+             "decoder); `buffers` = non-learned tensors of those modules "
+             "(BatchNorm statistics, fixed inputs); `state values` = elements of every "
+             "array a saved model stores (`get_state`), split by key group. "
+             f"{MISSING} = not measured (row recorded before sizes were).", ""]
+    for rows, deep_rows in zip(groups, deep, strict=True):
+        if not deep_rows:
+            continue
+        commands = run_commands(rows)
+        got = {(r["result"]["hasher"], r["result"]["n_bits"]): r for r in deep_rows}
+        names = [h for h in DEEP if any(k[0] == h for k in got)]
+        bits = sorted({k[1] for k in got})
+        times = []
+        for b in bits:
+            cells: list[Any] = [b]
+            for h in names:
+                r = got.get((h, b))
+                ok = r is not None and r["result"]["metrics"] is not None
+                cells.append(f"{r['result']['fit_seconds']:.1f} "
+                             f"({commands.index(r['command']) + 1})" if r and ok else MISSING)
+            times.append(cells)
+        first = rows[0]
+        lines += [f"### {first['dataset']['name']} — backbone `{first['backbone']['name']}`, "
+                  f"seed {first['seed']}", "", "Train seconds (run):", "",
+                  markdown_table(["bits", *names], times), "", "Model size:", "",
+                  markdown_table(["hasher", "bits", "parameters", "buffers", "state values",
+                                  "state contents"],
+                                 [size_cells(got[(h, b)]) for h in names for b in bits
+                                  if (h, b) in got]), ""]
+    return lines
+
+
+def size_cells(row: dict[str, Any]) -> list[Any]:
+    """hasher, bits, parameters, buffers, state values, state groups of one row."""
+    res = row["result"]
+    size = res.get("info", {}).get("model")
+    if res["metrics"] is None or not size:
+        return [res["hasher"], res["n_bits"], MISSING, MISSING, MISSING, MISSING]
+
+    def num(v: int | None) -> str:
+        return MISSING if v is None else f"{v:,}"
+
+    groups = ", ".join(f"{k} {v:,}" for k, v in size["state_groups"].items())
+    return [res["hasher"], res["n_bits"], num(size["parameters"]), num(size["buffers"]),
+            num(size["state_values"]), groups]
 
 
 def chance_lines(rows: list[dict[str, Any]]) -> list[str]:

@@ -14,6 +14,8 @@
    ``requires``) gets the training rows as its labeled set and the unlabeled database as
    its dark data. Database and queries are then encoded by the same fitted model.
 3. :func:`dhr_sdk.metrics.evaluate_retrieval` measures the codes; times are wall-clock.
+   The result's ``info["model"]`` holds the fitted model's size
+   (:func:`dhr_sdk.model_size.model_size`: learned parameters, stored state values).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from dhr_sdk.metrics import (
     RetrievalMetrics,
     evaluate_retrieval,
 )
+from dhr_sdk.model_size import model_size
 from dhr_sdk.plugins import get_registry
 from dhr_sdk.progress import QUIET, Progress
 from dhr_sdk.types import FitData
@@ -194,7 +197,7 @@ def evaluate_hasher(hasher: Hasher, data: LabeledFeatures, split: Split,
     return EvalResult(hasher.name, hasher.n_bits, params, m, fit_s, enc_s,
                       int(split.database.size + split.query.size),
                       int(np.unique(db_codes, axis=0).shape[0]),
-                      info={"requires": sorted(hasher.requires)})
+                      info={"requires": sorted(hasher.requires), "model": model_size(hasher)})
 
 
 def make_hasher(name: str, n_bits: int, params: dict[str, Any] | None = None) -> Hasher:
