@@ -62,6 +62,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--database", type=int, default=None, help="[default: all non-queries]")
     ap.add_argument("--train", type=int, default=None, help="[default: min(5000, database)]")
     ap.add_argument("--backbone", default=DEFAULT_BACKBONE)
+    ap.add_argument("-B", "--backbone-param", action="append", default=[], metavar="KEY=VALUE",
+                    help="Backbone parameter, e.g. weights=none (repeatable).")
     ap.add_argument("-p", "--param", action="append", default=[], metavar="HASHER.KEY=VALUE",
                     help="Hasher parameter, e.g. itq.n_iter=50 (repeatable).")
     ap.add_argument("--results", type=Path, default=RESULTS, help="Raw results JSON to update.")
@@ -273,7 +275,8 @@ def main(argv: list[str]) -> None:
         split = SplitSpec(args.queries, args.database, args.train, args.seed)
         prog = Progress()
         for dataset in args.dataset.split(","):
-            feats = demo_features(dataset.strip(), args.backbone, progress=prog)
+            feats = demo_features(dataset.strip(), args.backbone,
+                                  parse_key_values(args.backbone_param), progress=prog)
             report = run_evaluation(feats, hashers, bits, split, MetricSpec(), prog,
                                     catch=(Exception,))
             data = merge_rows(args.results, rows_of(report, command))

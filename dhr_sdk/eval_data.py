@@ -22,7 +22,11 @@ DEFAULT_BACKBONE = "pixels"
 
 @dataclass
 class LabeledFeatures:
-    """Backbone features with multi-hot labels (and optional tags), one row per image."""
+    """Backbone features with multi-hot labels (and optional tags), one row per image.
+
+    ``image_dataset`` (a torch dataset of the preprocessed images, item ``i`` = row ``i``)
+    and ``device`` serve hashers that fine-tune the backbone (``FitData.images``).
+    """
 
     name: str
     features: np.ndarray
@@ -33,6 +37,8 @@ class LabeledFeatures:
     tags: np.ndarray | None = None
     tag_names: tuple[str, ...] = ()
     feature_seconds: float = 0.0
+    image_dataset: Any = None
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         n = self.features.shape[0]
@@ -69,6 +75,7 @@ def demo_features(name: str, backbone: str = DEFAULT_BACKBONE,
                   batch_size: int = 256, device: str = "cpu",
                   progress: Progress = QUIET) -> LabeledFeatures:
     """Features of the built-in demo set ``name`` (see :mod:`dhr_sdk.data.demo`)."""
+    from dhr_sdk.data._loader import ArrayImages
     from dhr_sdk.data.demo import load_demo_arrays
     from dhr_sdk.data.features import features_from_arrays
 
@@ -80,7 +87,9 @@ def demo_features(name: str, backbone: str = DEFAULT_BACKBONE,
     return LabeledFeatures(name, feats, np.asarray(arrays.labels, dtype=np.uint8),
                            tuple(arrays.class_names), bb.name,
                            bb.params.model_dump(mode="json"),
-                           feature_seconds=time.perf_counter() - start)
+                           feature_seconds=time.perf_counter() - start,
+                           image_dataset=ArrayImages(arrays.images, bb.transform()),
+                           device=device)
 
 
 def collection_features(collection: Any, store_path: str | Path,
@@ -94,6 +103,8 @@ def collection_features(collection: Any, store_path: str | Path,
     are skipped and reported by the data layer; images without any label stay in the set
     and are relevant to nothing (see :mod:`dhr_sdk.metrics`).
     """
+    from dhr_sdk.data._loader import FileImages
+    from dhr_sdk.data.collection import Collection
     from dhr_sdk.data.features import extract_collection
 
     if collection.labels is None or collection.labels.shape[1] == 0:
@@ -109,4 +120,7 @@ def collection_features(collection: Any, store_path: str | Path,
         Path(rec.root).name, np.asarray(res.features.features, dtype=np.float32),
         np.asarray(rec.labels.toarray() > 0, dtype=np.uint8), tuple(rec.label_names),
         bb.name, bb.params.model_dump(mode="json"), tags=tags,
-        tag_names=tuple(rec.tag_names), feature_seconds=res.seconds)
+        tag_names=tuple(rec.tag_names), feature_seconds=res.seconds,
+        image_dataset=FileImages([str(x) for x in Collection.from_record(rec).paths],
+                                 bb.transform()),
+        device=device)

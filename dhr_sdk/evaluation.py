@@ -12,7 +12,10 @@
    unsupervised method never sees them; tags, being auxiliary data and not ground truth,
    are passed whenever the dataset has them). A semi-supervised hasher (``train`` in
    ``requires``) gets the training rows as its labeled set and the unlabeled database as
-   its dark data. Database and queries are then encoded by the same fitted model.
+   its dark data. A hasher that fine-tunes the backbone (``"images"`` in
+   ``required_inputs()``) gets the training images too. Database and queries are then
+   encoded by the same fitted model (through its fine-tuned backbone, if any: the encode
+   time then includes that forward pass).
 3. :func:`dhr_sdk.metrics.evaluate_retrieval` measures the codes; times are wall-clock.
    The result's ``info["model"]`` holds the fitted model's size
    (:func:`dhr_sdk.model_size.model_size`: learned parameters, stored state values).
@@ -29,7 +32,8 @@ import numpy as np
 
 from dhr_sdk.errors import DhrError
 from dhr_sdk.eval_data import LabeledFeatures
-from dhr_sdk.interfaces import Hasher
+from dhr_sdk.finetuned import FineTunedBackbone
+from dhr_sdk.interfaces import Backbone, Hasher
 from dhr_sdk.metrics import (
     DEFAULT_K_VALUES,
     DEFAULT_TOPK,
@@ -40,7 +44,7 @@ from dhr_sdk.metrics import (
 from dhr_sdk.model_size import model_size
 from dhr_sdk.plugins import get_registry
 from dhr_sdk.progress import QUIET, Progress
-from dhr_sdk.types import FitData
+from dhr_sdk.types import FitData, FitImages
 
 TIE_RULE = ("ascending Hamming distance; equal distances keep database order (stable sort "
             "on (distance, database index)); the database is in seeded random order")
@@ -158,8 +162,8 @@ def fit_data_for(hasher: Hasher, data: LabeledFeatures, train: np.ndarray,
     as its labeled set and, when ``dark`` is given, those rows (the unlabeled database, the
     collection being hashed) as its dark data ``features`` — the paper's TP-A / TP-B setting.
     """
-    req = set(hasher.requires)
-    unknown = req - {"labels", "tags", "train"}
+    req = set(hasher.required_inputs())
+    unknown = req - {"labels", "tags", "train", "images"}
     if unknown:
         raise DhrError(f"hasher {hasher.name!r} requires {sorted(unknown)}, which the "
                        "evaluation protocol cannot provide")
@@ -175,7 +179,43 @@ def fit_data_for(hasher: Hasher, data: LabeledFeatures, train: np.ndarray,
         label_names=data.class_names if labeled else (),
         tag_names=data.tag_names if data.tags is not None else (),
         train_features=x if "train" in req else None,
-        train_labels=data.labels[train] if "train" in req else None)
+        train_labels=data.labels[train] if "train" in req else None,
+        images=_fit_images(hasher, data, rows) if "images" in req else None)
+
+
+def _backbone_of(data: LabeledFeatures) -> Backbone:
+    bb = get_registry().create("backbone", data.backbone, data.backbone_params)
+    if not isinstance(bb, Backbone):
+        raise DhrError(f"plugin {data.backbone!r} is not a backbone")
+    return bb
+
+
+def _fit_images(hasher: Hasher, data: LabeledFeatures, rows: np.ndarray) -> FitImages:
+    """The ``rows`` images for a hasher that fine-tunes the backbone."""
+    if data.image_dataset is None:
+        raise DhrError(f"hasher {hasher.name!r} fine-tunes the backbone and needs the images; "
+                       f"dataset {data.name!r} holds features only")
+    from dhr_sdk.data._loader import RowSubset
+
+    return FitImages(RowSubset(data.image_dataset, rows), _backbone_of(data), data.device)
+
+
+def model_features(hasher: Hasher, data: LabeledFeatures, rows: np.ndarray,
+                    progress: Progress) -> np.ndarray:
+    """Features of ``rows`` as the fitted model sees them: the stored features, or the
+    images through the backbone the hasher fine-tuned."""
+    state = hasher.backbone_state()
+    if not state:
+        return data.features[rows]
+    from dhr_sdk.data._loader import RowSubset, run_batches
+
+    bb = FineTunedBackbone(_backbone_of(data), state)
+    feats, failed = run_batches(RowSubset(data.image_dataset, rows), int(rows.size), bb,
+                                batch_size=256, workers=0, device=data.device,
+                                progress=progress)
+    if failed:
+        raise DhrError(f"{len(failed)} image(s) became unreadable during the evaluation")
+    return feats
 
 
 def evaluate_hasher(hasher: Hasher, data: LabeledFeatures, split: Split,
@@ -187,8 +227,8 @@ def evaluate_hasher(hasher: Hasher, data: LabeledFeatures, split: Split,
     hasher.fit(fit_data, progress=progress)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
-    db_codes = hasher.encode(data.features[split.database])
-    q_codes = hasher.encode(data.features[split.query])
+    db_codes = hasher.encode(model_features(hasher, data, split.database, progress))
+    q_codes = hasher.encode(model_features(hasher, data, split.query, progress))
     enc_s = time.perf_counter() - start
     m = evaluate_retrieval(q_codes, db_codes, data.labels[split.query],
                            data.labels[split.database], topk=metrics.topk,
@@ -197,7 +237,8 @@ def evaluate_hasher(hasher: Hasher, data: LabeledFeatures, split: Split,
     return EvalResult(hasher.name, hasher.n_bits, params, m, fit_s, enc_s,
                       int(split.database.size + split.query.size),
                       int(np.unique(db_codes, axis=0).shape[0]),
-                      info={"requires": sorted(hasher.requires), "model": model_size(hasher)})
+                      info={"requires": sorted(hasher.required_inputs()),
+                            "model": model_size(hasher)})
 
 
 def make_hasher(name: str, n_bits: int, params: dict[str, Any] | None = None) -> Hasher:

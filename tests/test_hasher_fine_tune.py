@@ -132,3 +132,41 @@ def test_cli_fit_fine_tune_then_encode(folder: Path, tmp_path: Path) -> None:
                                    "-o", str(tmp_path / "s.h5"), "--json", "-q"])
     assert res.exit_code == 0, res.output
     assert Store(tmp_path / "s.h5").feature_keys()[0].startswith("resnet18-ft-")
+
+
+def test_evaluation_fits_on_images_and_encodes_through_the_fine_tuned_backbone() -> None:
+    from dhr_sdk.data._loader import ArrayImages
+    from dhr_sdk.data.features import features_from_arrays
+    from dhr_sdk.eval_data import LabeledFeatures
+    from dhr_sdk.evaluation import (
+        SplitSpec,
+        evaluate_hasher,
+        make_hasher,
+        model_features,
+        split_indices,
+    )
+    from dhr_sdk.progress import QUIET
+
+    d = load_demo_arrays("animal-mnist")
+    images = d.images[:48]
+    bb = make_plugin("backbone", "resnet18", CNN)
+    data = LabeledFeatures("tiny", features_from_arrays(images, bb), d.labels[:48],
+                           tuple(d.class_names), "resnet18", CNN,
+                           image_dataset=ArrayImages(images, bb.transform()))
+    split = split_indices(48, SplitSpec(n_queries=8, n_train=32))
+    params = {k: v for k, v in FAST["nrdh"].items() if k != "n_bits"}
+    hasher = make_hasher("nrdh", 16, params)
+    res = evaluate_hasher(hasher, data, split)
+    assert res.error is None and res.metrics is not None
+    assert "images" in res.info["requires"]
+    assert res.info["model"]["state_groups"]["backbone"] > 0
+    # the database is encoded from the fine-tuned network's features, not the stored ones
+    tuned = FineTunedBackbone(bb, hasher.backbone_state() or {})
+    db = features_from_arrays(images[split.database], tuned)
+    assert np.allclose(model_features(hasher, data, split.database, QUIET), db, atol=1e-5)
+    assert not np.allclose(db, data.features[split.database])
+    assert res.distinct_codes == len(np.unique(hasher.encode(db), axis=0))
+    without = LabeledFeatures("tiny", data.features, data.labels, data.class_names,
+                              "resnet18", CNN)
+    with pytest.raises(DhrError, match="needs the images"):
+        evaluate_hasher(make_hasher("nrdh", 16, params), without, split)

@@ -61,6 +61,20 @@ class ArrayImages(Dataset[tuple[torch.Tensor, int, str]]):
         return self.transform(Image.fromarray(self.images[i]).convert("RGB")), i, ""
 
 
+class RowSubset(Dataset[tuple[torch.Tensor, int, str]]):
+    """Items ``rows`` of an image dataset, renumbered ``0..len(rows)-1`` (its row index)."""
+
+    def __init__(self, dataset: Dataset[tuple[torch.Tensor, int, str]], rows: np.ndarray) -> None:
+        self.dataset, self.rows = dataset, np.asarray(rows, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
+        x, _, reason = self.dataset[int(self.rows[i])]
+        return x, i, reason
+
+
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
