@@ -40,11 +40,18 @@ def check_params(cls: type[Plugin]) -> None:
         f"{cls.name}: the constructor must only store params (found learned state)"
 
 
+KNOWN_INPUTS = frozenset({"labels", "tags", "train", "images"})
+
+
 def check_hasher(cls: type[Hasher], tmp_path: Path, data: FitData | None = None) -> None:
     """Fit/encode contract, determinism under a seed, use-before-fit, store round trip."""
     check_params(cls)
     data = data or synthetic_fit_data()
     hasher = _make(cls)
+    inputs = hasher.required_inputs()
+    assert inputs >= cls.requires and inputs <= KNOWN_INPUTS, \
+        f"{cls.name}: required_inputs() {sorted(inputs)} must include requires and name only " \
+        f"{sorted(KNOWN_INPUTS)}"
     try:
         hasher.encode(data.features)
     except NotFittedError:
@@ -68,6 +75,10 @@ def check_hasher(cls: type[Hasher], tmp_path: Path, data: FitData | None = None)
         f"{cls.name}: codes differ after a store save/load round trip"
     one = hasher.encode(data.features[:1])
     assert np.array_equal(one, codes[:1]), f"{cls.name}: encoding depends on the batch"
+    tuned = hasher.backbone_state()
+    assert tuned is None or ("images" in inputs and all(
+        isinstance(v, np.ndarray) for v in tuned.values())), \
+        f"{cls.name}: backbone_state() must be None, or arrays when it fine-tuned on images"
 
 
 def check_graph_builder(cls: type[GraphBuilder], tmp_path: Path) -> None:
