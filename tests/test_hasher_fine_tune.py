@@ -58,6 +58,7 @@ def test_pixels_backbone_has_nothing_to_fine_tune(folder: Path, tmp_path: Path) 
         fit([folder], tmp_path / "m.h5", "nrdh", FAST["nrdh"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["nrdh", "dstgeh"])
 def test_fine_tuned_model_encodes_through_its_backbone(name: str, folder: Path,
                                                        tmp_path: Path) -> None:
@@ -94,6 +95,7 @@ def test_fine_tuned_model_encodes_through_its_backbone(name: str, folder: Path,
     assert np.array_equal(encode_images(loaded, paths), rec.codes[:5])
 
 
+@pytest.mark.slow
 def test_fine_tuning_is_seeded(folder: Path, tmp_path: Path) -> None:
     runs = [fit([folder], tmp_path / f"m{i}.h5", "nrdh", FAST["nrdh"], backbone="resnet18",
                 backbone_params=CNN, seed=i // 2) for i in range(3)]
@@ -102,6 +104,7 @@ def test_fine_tuning_is_seeded(folder: Path, tmp_path: Path) -> None:
     assert not all(np.array_equal(states[0][k], states[2][k]) for k in states[0])
 
 
+@pytest.mark.slow
 def test_state_and_params_must_agree(folder: Path, tmp_path: Path) -> None:
     model = fit([folder], tmp_path / "m.h5", "dstgeh", FAST["dstgeh"], backbone="resnet18",
                 backbone_params=CNN)
@@ -119,6 +122,7 @@ def test_state_and_params_must_agree(folder: Path, tmp_path: Path) -> None:
         wrong.build()
 
 
+@pytest.mark.slow
 def test_cli_fit_fine_tune_then_encode(folder: Path, tmp_path: Path) -> None:
     args = ["fit", str(folder), "-o", str(tmp_path / "m.h5"), "--hasher", "nrdh",
             "--backbone", "resnet18", "-p", "backbone.weights=none",
@@ -134,6 +138,7 @@ def test_cli_fit_fine_tune_then_encode(folder: Path, tmp_path: Path) -> None:
     assert Store(tmp_path / "s.h5").feature_keys()[0].startswith("resnet18-ft-")
 
 
+@pytest.mark.slow
 def test_evaluation_fits_on_images_and_encodes_through_the_fine_tuned_backbone() -> None:
     from dhr_sdk.data._loader import ArrayImages
     from dhr_sdk.data.features import features_from_arrays
