@@ -158,6 +158,14 @@ def feature_matrix(features: np.ndarray, name: str, dim: int | None = None) -> n
     return x
 
 
+def optimiser_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """One step of ``opt`` down ``loss``; returns the loss value."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
 def train_head(head: FCHead, xs: torch.Tensor, targets: torch.Tensor,
                loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, lr: float,
                batch_size: int, epochs: int, tol: float, generator: torch.Generator,
@@ -177,11 +185,7 @@ def train_head(head: FCHead, xs: torch.Tensor, targets: torch.Tensor,
         for idx in batches(n, batch_size, generator):
             if len(idx) < 2:
                 continue
-            loss = loss_fn(head(xs[idx]), targets[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
+            total += optimiser_step(opt, loss_fn(head(xs[idx]), targets[idx])) * len(idx)
             count += len(idx)
         return total / max(count, 1)
 

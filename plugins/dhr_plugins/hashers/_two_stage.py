@@ -28,6 +28,7 @@ from dhr_plugins.hashers._torch import (
     FCHead,
     head_state,
     load_head_state,
+    optimiser_step,
     train_epochs,
     train_head,
 )
@@ -102,10 +103,7 @@ def fine_tune_end_to_end(images: FitImages, head: FCHead, targets: torch.Tensor,
                     continue
                 feats = net(x.to(device, non_blocking=True)).reshape(len(rows), -1)
                 loss = loss_fn(head((feats - shift) * inv_scale), targets[rows].to(device))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(rows)
+                total += optimiser_step(opt, loss) * len(rows)
                 count += len(rows)
         return total / max(count, 1)
 
