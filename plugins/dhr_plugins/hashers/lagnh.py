@@ -2,8 +2,9 @@
 
 Pipeline (equation numbers of the paper):
 
-- auxiliary semantics Y: the collection's tags or label-free pseudo-tags
-  (:mod:`._lagnh_tags`); evaluation labels (``FitData.labels``) are never read;
+- auxiliary semantics Y: the collection's tags, label-free pseudo-tags
+  (:mod:`._lagnh_tags`) or label-free sparse visual-word tags of the training images
+  (:mod:`._lagnh_words`); evaluation labels (``FitData.labels``) are never read;
 - cross-modal attention denoising, Eq. (1)–(2), and the augmented semantic graph
   ``S = mu S^v + S^a`` with a Gaussian kernel, Eq. (3)–(5), built per mini-batch
   (:mod:`._lagnh_net`);
@@ -34,6 +35,7 @@ from dhr_plugins.hashers._lagnh_tags import (
     resolve_source,
 )
 from dhr_plugins.hashers._lagnh_train import TrainConfig, train
+from dhr_plugins.hashers._lagnh_words import visual_word_tags
 from dhr_plugins.hashers._torch import load_module_state, module_state, seeded, sign_codes
 from dhr_sdk import hookimpl
 from dhr_sdk.codes import check_n_bits, pack_bits
@@ -75,12 +77,18 @@ class LagnhParams(Params):
                          "Eq. (1) (not given in the paper).")
     hidden: int = Field(1024, ge=1, description="Output size of GC layer 1 (Table 1: 1024 on "
                         "MS COCO, 2048 on NUS-WIDE).")
-    tag_source: Literal["auto", "tags", "pseudo"] = Field(
+    tag_source: Literal["auto", "tags", "pseudo", "visual-words"] = Field(
         "auto", description="Auxiliary semantics: 'tags' = the collection's tags (FitData.tags), "
-        "'pseudo' = label-free k-means pseudo-tags, 'auto' = tags when given, else pseudo.")
+        "'pseudo' = label-free k-means pseudo-tags, 'visual-words' = label-free sparse "
+        "detector-like tags: each training image's top tf-idf k-means words of its own patches "
+        "(needs the images), 'auto' = tags when given, else pseudo.")
     pseudo_clusters: int = Field(128, ge=1, description="k-means centres = number of pseudo-tags.")
     pseudo_per_image: int = Field(1, ge=1, description="Pseudo-tags per image: its nearest "
                                   "k-means centres.")
+    visual_words: int = Field(128, ge=1, description="tag_source='visual-words': k-means "
+                              "centres over image patches = number of words.")
+    words_per_image: int = Field(3, ge=1, description="tag_source='visual-words': each "
+                                 "training image keeps its this many highest tf-idf words.")
     n_anchors: int = Field(1024, ge=1, description="Training images kept as the graph that new "
                            "images are encoded against (out-of-sample encoding).")
     query_tag_neighbours: int = Field(10, ge=1, description="With user tags, a new image's tags "
@@ -106,6 +114,12 @@ class LAGNH(Hasher):
         "n_anchors": 64, "pseudo_clusters": 8}
     params: LagnhParams
 
+    def required_inputs(self) -> frozenset[str]:
+        """Visual-word tags are computed from the training images themselves."""
+        if self.params.tag_source == "visual-words":
+            return self.requires | {"images"}
+        return self.requires
+
     # ---------------------------------------------------------------- fit
     def fit(self, data: FitData, progress: Progress = QUIET) -> LAGNH:
         """Learn from ``data.features`` and the auxiliary semantics (never ``data.labels``)."""
@@ -120,6 +134,14 @@ class LAGNH(Hasher):
                 y = check_tags(data.tags)
                 centres = None
                 progress.log(f"lagnh: {y.shape[1]} tags from the collection")
+            elif source == "visual-words":
+                if data.images is None:
+                    raise DhrError("LAGNH tag_source='visual-words' needs the training images "
+                                   "(FitData.images)")
+                progress.log(f"lagnh: visual-word tags ({p.words_per_image} of "
+                             f"{p.visual_words} words per image)")
+                y = visual_word_tags(data.images, p.visual_words, p.words_per_image, self.seed)
+                centres = None
             else:
                 progress.log(f"lagnh: k-means pseudo-tags ({p.pseudo_clusters} centres)")
                 centres = fit_pseudo_centres(x, p.pseudo_clusters, self.seed)
@@ -186,6 +208,7 @@ class LAGNH(Hasher):
             "anchors/x": self.anchors_x_, "anchors/y": self.anchors_y_,
             "sigma": np.array(self.sigma_, dtype=np.float64),
             "pseudo": np.array(self.centres_ is not None),
+            "visual_words": np.array(self.source_ == "visual-words"),
         })
         if self.centres_ is not None:
             state["pseudo_centres"] = self.centres_
@@ -206,7 +229,8 @@ class LAGNH(Hasher):
                            f"{exc}") from None
         net.eval()
         self.net_, self.centres_, self.sigma_ = net, centres, sigma
-        self.source_ = "pseudo" if pseudo else "tags"
+        words = bool(np.asarray(state.get("visual_words", False)))
+        self.source_ = "pseudo" if pseudo else "visual-words" if words else "tags"
         self.anchors_x_, self.anchors_y_ = ax, ay
         self._graph = None
         return self
