@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from dhr_sdk.errors import DhrError
+from dhr_sdk.interfaces import Backbone
 from dhr_sdk.plugins import get_registry
 from dhr_sdk.progress import QUIET, Progress
 
@@ -65,9 +66,16 @@ class LabeledFeatures:
             "feature_dim": int(self.features.shape[1]), "has_tags": self.tags is not None,
         }
 
+    def backbone_plugin(self) -> Backbone:
+        """A fresh instance of the backbone plugin that computed the features."""
+        return _backbone(self.backbone, self.backbone_params)
 
-def _backbone(name: str, params: dict[str, Any] | None) -> Any:
-    return get_registry().create("backbone", name, params or {})
+
+def _backbone(name: str, params: dict[str, Any] | None) -> Backbone:
+    bb = get_registry().create("backbone", name, params or {})
+    if not isinstance(bb, Backbone):
+        raise DhrError(f"plugin {name!r} is not a backbone")
+    return bb
 
 
 def demo_features(name: str, backbone: str = DEFAULT_BACKBONE,

@@ -33,7 +33,7 @@ import numpy as np
 from dhr_sdk.errors import DhrError
 from dhr_sdk.eval_data import LabeledFeatures
 from dhr_sdk.finetuned import FineTunedBackbone
-from dhr_sdk.interfaces import Backbone, Hasher
+from dhr_sdk.interfaces import Hasher
 from dhr_sdk.metrics import (
     DEFAULT_K_VALUES,
     DEFAULT_TOPK,
@@ -183,13 +183,6 @@ def fit_data_for(hasher: Hasher, data: LabeledFeatures, train: np.ndarray,
         images=_fit_images(hasher, data, rows) if "images" in req else None)
 
 
-def _backbone_of(data: LabeledFeatures) -> Backbone:
-    bb = get_registry().create("backbone", data.backbone, data.backbone_params)
-    if not isinstance(bb, Backbone):
-        raise DhrError(f"plugin {data.backbone!r} is not a backbone")
-    return bb
-
-
 def _fit_images(hasher: Hasher, data: LabeledFeatures, rows: np.ndarray) -> FitImages:
     """The ``rows`` images for a hasher that fine-tunes the backbone."""
     if data.image_dataset is None:
@@ -197,7 +190,7 @@ def _fit_images(hasher: Hasher, data: LabeledFeatures, rows: np.ndarray) -> FitI
                        f"dataset {data.name!r} holds features only")
     from dhr_sdk.data._loader import RowSubset
 
-    return FitImages(RowSubset(data.image_dataset, rows), _backbone_of(data), data.device)
+    return FitImages(RowSubset(data.image_dataset, rows), data.backbone_plugin(), data.device)
 
 
 def model_features(hasher: Hasher, data: LabeledFeatures, rows: np.ndarray,
@@ -209,7 +202,7 @@ def model_features(hasher: Hasher, data: LabeledFeatures, rows: np.ndarray,
         return data.features[rows]
     from dhr_sdk.data._loader import RowSubset, run_batches
 
-    bb = FineTunedBackbone(_backbone_of(data), state)
+    bb = FineTunedBackbone(data.backbone_plugin(), state)
     feats, failed = run_batches(RowSubset(data.image_dataset, rows), int(rows.size), bb,
                                 batch_size=256, workers=0, device=data.device,
                                 progress=progress)
@@ -227,8 +220,10 @@ def evaluate_hasher(hasher: Hasher, data: LabeledFeatures, split: Split,
     hasher.fit(fit_data, progress=progress)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
-    db_codes = hasher.encode(model_features(hasher, data, split.database, progress))
-    q_codes = hasher.encode(model_features(hasher, data, split.query, progress))
+    # one pass over database + queries (encoding is row-independent, a conformance check)
+    rows = np.concatenate([split.database, split.query])
+    codes = hasher.encode(model_features(hasher, data, rows, progress))
+    db_codes, q_codes = codes[:split.database.size], codes[split.database.size:]
     enc_s = time.perf_counter() - start
     m = evaluate_retrieval(q_codes, db_codes, data.labels[split.query],
                            data.labels[split.database], topk=metrics.topk,
