@@ -124,19 +124,18 @@ def model_fingerprint(rec: ModelRecord) -> str:
 
 
 def encode_images(model: HashModel, paths: Sequence[Path], batch_size: int = 64) -> np.ndarray:
-    """Codes of image files under ``model``: its backbone (same preprocessing as for the
-    collection: RGB decode + the backbone's transform), then its hasher."""
-    import torch
+    """Codes of image files under ``model``: its backbone through the same batched forward
+    as a collection's features (RGB decode + the backbone's transform), then its hasher."""
+    from dhr_sdk.data._loader import FileImages, run_batches
 
     backbone = model.make_backbone()
-    tf = backbone.transform()
-    net = backbone.build("cpu")
-    feats = []
-    with torch.no_grad():
-        for start in range(0, len(paths), batch_size):
-            batch = torch.stack([tf(load_rgb(p)) for p in paths[start:start + batch_size]])
-            feats.append(net(batch).float().cpu().numpy())
-    return model.hasher.encode(np.concatenate(feats))
+    feats, failed = run_batches(FileImages([str(p) for p in paths], backbone.transform()),
+                                len(paths), backbone, batch_size=batch_size, workers=0,
+                                device="cpu", progress=QUIET)
+    if failed:
+        row, why = min(failed.items())
+        raise DhrError(f"requirement image {paths[row]} is unreadable: {why}")
+    return model.hasher.encode(feats)
 
 
 @dataclass
