@@ -43,6 +43,7 @@ from dhr_sdk.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results" / "retrieval.json"
+DEV_RESULTS = RESULTS.with_name("retrieval-dev.json")  # --part dev: never mixed with test rows
 FORMAT = "dhr-retrieval-benchmark"
 COLUMNS = ["hasher", "bits", "mAP@1000", "mAP@all", "MAP@HD≤2", "P@HD≤2", "codes",
            "train s", "encode s", "run"]
@@ -58,6 +59,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="Comma-separated hashers [default: every installed hasher].")
     ap.add_argument("--bits", default="16,32,64", help="Comma-separated code lengths.")
     ap.add_argument("--seed", type=int, default=0, help="Seed of the split.")
+    ap.add_argument("--part", choices=["test", "dev"], default="test",
+                    help="'dev': the development split (queries from the database, never the "
+                    "test queries) for choosing settings; rows go to retrieval-dev.json.")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--database", type=int, default=None, help="[default: all non-queries]")
     ap.add_argument("--train", type=int, default=None, help="[default: min(5000, database)]")
@@ -66,7 +70,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="Backbone parameter, e.g. weights=none (repeatable).")
     ap.add_argument("-p", "--param", action="append", default=[], metavar="HASHER.KEY=VALUE",
                     help="Hasher parameter, e.g. itq.n_iter=50 (repeatable).")
-    ap.add_argument("--results", type=Path, default=RESULTS, help="Raw results JSON to update.")
+    ap.add_argument("--results", type=Path, default=None,
+                    help="Raw results JSON to update [default: docs/results/retrieval.json, "
+                    "retrieval-dev.json with --part dev].")
     ap.add_argument("--only-markdown", action="store_true",
                     help="Regenerate the markdown from the JSON without running anything.")
     return ap.parse_args(argv)
@@ -265,14 +271,20 @@ def sanity_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
+    if args.results is None:
+        args.results = DEV_RESULTS if args.part == "dev" else RESULTS
     data = load(args.results)
+    parts = {row["protocol"].get("part", "test") for row in data["runs"].values()}
+    if not args.only_markdown and parts - {args.part}:
+        sys.exit(f"error: {args.results} holds {'/'.join(sorted(parts))} rows; --part "
+                 f"{args.part} rows go to a separate --results file")
     command = shlex.join(["python", "benchmarks/retrieval.py", *argv])
     if not args.only_markdown:
         reg = get_registry()
         names = (args.hashers.split(",") if args.hashers else reg.names("hasher"))
         hashers = per_hasher_params([n.strip() for n in names if n.strip()], args.param)
         bits = [int(b) for b in args.bits.split(",") if b.strip()]
-        split = SplitSpec(args.queries, args.database, args.train, args.seed)
+        split = SplitSpec(args.queries, args.database, args.train, args.seed, part=args.part)
         prog = Progress()
         for dataset in args.dataset.split(","):
             feats = demo_features(dataset.strip(), args.backbone,

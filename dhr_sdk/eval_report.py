@@ -49,7 +49,7 @@ class EvalReport:
                          "feature_seconds": self.feature_seconds},
             "protocol": {"seed": self.split.seed, "n_queries": self.split.n_queries,
                          "n_database": self.split.n_database, "n_train": self.split.n_train,
-                         "train_from": self.split.train_from, **{
+                         "train_from": self.split.train_from, "part": self.split.part, **{
                              f"actual_{k}": v for k, v in self.split_sizes.items()}},
             "metrics": self.metric_spec.to_dict(),
             "results": [r.to_dict() for r in self.results],
@@ -61,7 +61,7 @@ class EvalReport:
             raise ValueError("not a dhr retrieval evaluation report of a known version")
         p, m = d["protocol"], d["metrics"]
         split = SplitSpec(p["n_queries"], p["n_database"], p["n_train"], p["seed"],
-                          p["train_from"])
+                          p["train_from"], p.get("part", "test"))
         spec = MetricSpec(tuple(m["topk"]), m["radius"], tuple(m["k_values"]),
                           m["no_relevant"])
         sizes = {k[len("actual_"):]: v for k, v in p.items() if k.startswith("actual_")}
@@ -138,7 +138,8 @@ def describe_protocol(report: EvalReport) -> list[str]:
         f"- data: `{d['name']}` ({d['n_images']} images, {d['n_classes']} classes, "
         f"{'multi' if d['multi_label'] else 'single'}-label); backbone `{report.backbone}` "
         f"{json.dumps(report.backbone_params, sort_keys=True)} ({d['feature_dim']}-d)",
-        f"- split (seed {report.split.seed}): {s.get('n_queries')} queries, "
+        f"- {'development ' if report.split.part == 'dev' else ''}split (seed "
+        f"{report.split.seed}): {s.get('n_queries')} queries, "
         f"{s.get('n_database')} database, {s.get('n_train')} training images "
         f"(drawn from the {'database' if report.split.train_from == 'database' else 'rest'})",
         f"- relevant = shares at least one label; ranking: {m.to_dict()['tie_rule']}",

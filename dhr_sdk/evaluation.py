@@ -12,8 +12,9 @@
    unsupervised method never sees them; tags, being auxiliary data and not ground truth,
    are passed whenever the dataset has them). A semi-supervised hasher (``train`` in
    ``requires``) gets the training rows as its labeled set and the unlabeled database as
-   its dark data. A hasher that fine-tunes the backbone (``"images"`` in
-   ``required_inputs()``) gets the training images too. Database and queries are then
+   its dark data. A hasher that asks for the images (``"images"`` in
+   ``required_inputs()``: it fine-tunes the backbone, or LAGNH computes visual-word tags)
+   gets the training images too. Database and queries are then
    encoded by the same fitted model (through its fine-tuned backbone, if any: the encode
    time then includes that forward pass).
 3. :func:`dhr_sdk.metrics.evaluate_retrieval` measures the codes; times are wall-clock.
@@ -60,6 +61,7 @@ class SplitSpec:
     n_train: int | None = None
     seed: int = 0
     train_from: Literal["database", "rest"] = "database"
+    part: Literal["test", "dev"] = "test"
 
 
 @dataclass(frozen=True)
@@ -80,9 +82,12 @@ def split_indices(n: int, spec: SplitSpec = SplitSpec()) -> Split:
 
     ``n_database=None``: every image that is not a query (with ``train_from="rest"``: the
     images left after a training set of ``n_train``). ``n_train=None``: ``min(5000, pool)``.
+    ``part="dev"``: the development split of that test split (:func:`development_split`).
     """
     if spec.train_from not in ("database", "rest"):
         raise DhrError(f"train_from must be 'database' or 'rest', got {spec.train_from!r}")
+    if spec.part not in ("test", "dev"):
+        raise DhrError(f"part must be 'test' or 'dev', got {spec.part!r}")
     if spec.n_queries < 1 or spec.n_queries >= n:
         raise DhrError(f"{spec.n_queries} queries leave no database among {n} images")
     perm = np.random.default_rng(spec.seed).permutation(n)
@@ -101,6 +106,35 @@ def split_indices(n: int, spec: SplitSpec = SplitSpec()) -> Split:
         n_db = left.size if spec.n_database is None else spec.n_database
         _check_size("database", n_db, left.size)
         database = left[:n_db]
+    test = Split(query, database, train)
+    return test if spec.part == "test" else development_split(test, spec.n_queries, spec.seed)
+
+
+DEV_QUERY_SHARE = 5  # at most 1/5 of the database becomes development queries
+
+
+def development_split(test: Split, n_queries: int, seed: int) -> Split:
+    """A split for choosing settings that never touches the test queries.
+
+    Development queries are drawn (seeded) from the test database rows outside the training
+    set, so the training set — and the fitted model — stay those of the test split. When
+    there are not enough such rows (the training set is the whole database), the rest come
+    from the training rows, which then leave the training set; at most a fifth of the
+    database becomes development queries. The development database is the test database
+    without the development queries, in the same order.
+    """
+    rng = np.random.default_rng([seed, 2])
+    in_train = np.isin(test.database, test.train)
+    outside, inside = test.database[~in_train], test.database[in_train]
+    n_dev = min(n_queries, max(outside.size, test.database.size // DEV_QUERY_SHARE))
+    if n_dev < 1 or n_dev >= test.database.size:
+        raise DhrError(f"a database of {test.database.size} images leaves no development "
+                       "queries")
+    query = rng.permutation(outside)[:n_dev]
+    if query.size < n_dev:
+        query = np.concatenate([query, rng.permutation(inside)[:n_dev - query.size]])
+    database = test.database[~np.isin(test.database, query)]
+    train = test.train[~np.isin(test.train, query)]
     return Split(query, database, train)
 
 
@@ -180,14 +214,15 @@ def fit_data_for(hasher: Hasher, data: LabeledFeatures, train: np.ndarray,
         tag_names=data.tag_names if data.tags is not None else (),
         train_features=x if "train" in req else None,
         train_labels=data.labels[train] if "train" in req else None,
-        images=_fit_images(hasher, data, rows) if "images" in req else None)
+        images=_fit_images(data, rows) if "images" in req else None)
 
 
-def _fit_images(hasher: Hasher, data: LabeledFeatures, rows: np.ndarray) -> FitImages:
-    """The ``rows`` images for a hasher that fine-tunes the backbone."""
+def _fit_images(data: LabeledFeatures, rows: np.ndarray) -> FitImages | None:
+    """The ``rows`` images for a hasher that asks for them (``required_inputs()``); None
+    when the dataset holds features only: the hasher then falls back or raises (LAGNH's
+    ``auto`` uses pseudo-tags only, ``fine_tune`` and explicit visual words raise)."""
     if data.image_dataset is None:
-        raise DhrError(f"hasher {hasher.name!r} fine-tunes the backbone and needs the images; "
-                       f"dataset {data.name!r} holds features only")
+        return None
     from dhr_sdk.data._loader import RowSubset
 
     return FitImages(RowSubset(data.image_dataset, rows), data.backbone_plugin(), data.device)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
+import pytest
 import torch
 from pydantic import Field
 
@@ -148,3 +150,13 @@ def test_no_cost_section_without_deep_hashers() -> None:
     rows = {k: v for k, v in deep_rows().items() if "/lsh/" in k or "/itq/" in k}
     md = bench().markdown({"format": "dhr-retrieval-benchmark", "version": 1, "runs": rows})
     assert "Training cost" not in md and "| itq | 32 |" in md
+
+
+def test_development_rows_never_go_into_a_file_of_test_rows(tmp_path: Path) -> None:
+    results = tmp_path / "retrieval.json"
+    results.write_text(json.dumps({"format": bench().FORMAT, "version": 1,
+                                   "runs": {"toy/lsh/8": {"protocol": {"seed": 0}}}}))
+    with pytest.raises(SystemExit, match="holds test rows"):
+        bench().main(["--part", "dev", "--dataset", "mnist", "--hashers", "lsh", "--bits", "8",
+                      "--results", str(results)])
+    assert bench().parse_args(["--part", "dev"]).results is None  # resolved to retrieval-dev

@@ -84,6 +84,26 @@ def test_split_sizes_disjointness_and_seed() -> None:
     assert split_indices(3000, SplitSpec()).sizes()["n_train"] == 2000  # min(5000, database)
 
 
+def test_development_split_never_uses_the_test_queries() -> None:
+    spec = SplitSpec(n_queries=100, n_train=300, seed=4)
+    test = split_indices(1000, spec)
+    dev = split_indices(1000, SplitSpec(n_queries=100, n_train=300, seed=4, part="dev"))
+    assert not set(dev.query) & set(test.query)
+    assert not set(dev.database) & set(test.query) and not set(dev.train) & set(test.query)
+    assert not set(dev.query) & set(dev.database) and not set(dev.query) & set(dev.train)
+    # enough database rows outside the training set: same training set, same model
+    assert np.array_equal(dev.train, test.train) and dev.sizes()["n_queries"] == 100
+    assert np.array_equal(dev.database, test.database[~np.isin(test.database, dev.query)])
+    again = split_indices(1000, SplitSpec(n_queries=100, n_train=300, seed=4, part="dev"))
+    assert np.array_equal(dev.query, again.query)
+    # training set = whole database: dev queries leave it, at most a fifth of the database
+    whole = split_indices(1000, SplitSpec(n_queries=400, seed=1))
+    dev_whole = split_indices(1000, SplitSpec(n_queries=400, seed=1, part="dev"))
+    assert dev_whole.sizes() == {"n_queries": 120, "n_database": 480, "n_train": 480}
+    assert set(dev_whole.train) == set(whole.train) - set(dev_whole.query)
+    assert not set(dev_whole.query) & set(whole.query)
+
+
 @pytest.mark.parametrize("spec", [SplitSpec(n_queries=1000), SplitSpec(n_queries=10, n_train=991),
                                   SplitSpec(n_queries=10, n_database=0)])
 def test_split_errors(spec: SplitSpec) -> None:
@@ -121,6 +141,25 @@ def test_labels_reach_only_hashers_that_require_them() -> None:
                           data.features[train])
     with pytest.raises(DhrError, match="needs tags"):
         fit_data_for(Tagged(), clusters(), train)
+
+
+def test_images_reach_hashers_that_ask_when_the_dataset_has_them() -> None:
+    """Images go to a hasher that asks for them (its training rows); a features-only
+    dataset gives None and leaves the decision (fall back or raise) to the hasher."""
+
+    class WantsImages(Spy):
+        def required_inputs(self) -> frozenset[str]:
+            return frozenset({"images"})
+
+    train = np.array([5, 2, 9])
+    assert fit_data_for(WantsImages(), clusters(), train).images is None
+    with_images = clusters()
+    with_images.backbone = "pixels"
+    with_images.image_dataset = [(np.full(1, float(i)), i, "") for i in range(len(with_images))]
+    images = fit_data_for(WantsImages(), with_images, train).images
+    assert images is not None and len(images) == 3
+    assert [float(images.dataset[i][0][0]) for i in range(3)] == [5.0, 2.0, 9.0]
+    assert fit_data_for(Spy(), with_images, train).images is None
 
 
 def test_hasher_is_fitted_on_training_rows_only() -> None:

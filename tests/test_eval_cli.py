@@ -67,6 +67,19 @@ def test_eval_labeled_folder_json_contract(folder: Path, tmp_path: Path) -> None
     assert (tmp_path / "out" / "features.h5").exists()  # feature cache of the collection
 
 
+def test_eval_development_part_keeps_the_test_queries_out(folder: Path, tmp_path: Path) -> None:
+    args = [str(folder), "--labels", str(folder / "labels.csv"), "--hasher", "lsh", "--bits",
+            "16", "-B", "size=8", "--queries", "20", "--train", "40", "-q"]
+    report = run_json(*args, "--part", "dev", "-o", str(tmp_path / "dev"))
+    assert report["protocol"]["part"] == "dev"
+    # 20 dev queries from the 20 database images outside the training set: same 40 to train
+    assert report["protocol"]["actual_n_queries"] == 20
+    assert report["protocol"]["actual_n_database"] == 40
+    assert report["protocol"]["actual_n_train"] == 40
+    assert "development split" in (tmp_path / "dev" / "results.md").read_text()
+    assert run_json(*args, "-o", str(tmp_path / "test"))["protocol"]["part"] == "test"
+
+
 def test_eval_human_table(folder: Path, tmp_path: Path) -> None:
     code, out = run(str(folder), "--labels", str(folder / "labels.csv"), "--hasher", "pcah",
                     "--bits", "8,16", "-B", "size=8", "--queries", "20", "--topk", "10,all",

@@ -120,6 +120,9 @@ def load_data(dataset: str | None, collection: Path | None, labels: Path | None,
 @click.option("--train-from", type=click.Choice(["database", "rest"]), default="database",
               show_default=True, help="Draw the training set from the database or the rest.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
+@click.option("--part", type=click.Choice(["test", "dev"]), default="test", show_default=True,
+              help="'dev': development queries drawn from the database, never the test "
+                   "queries, for choosing settings (docs/evaluation.md).")
 @click.option("--topk", default="1000,all", show_default=True,
               help="mAP cut-offs ('all' = full ranking).")
 @click.option("--radius", type=int, default=2, show_default=True,
@@ -139,7 +142,7 @@ def eval_command(collection: Path | None, dataset: str | None, labels: Path | No
                  tags: Path | None, store: Path | None, hashers: tuple[str, ...], bits: str,
                  backbone: str, backbone_pairs: tuple[str, ...], params: tuple[str, ...],
                  config: Path | None, queries: int, database: int | None, train: int | None,
-                 train_from: str, seed: int, topk: str, radius: int, no_relevant: str,
+                 train_from: str, seed: int, part: str, topk: str, radius: int, no_relevant: str,
                  output: Path, plot_format: str, batch_size: int, device: str, as_json: bool,
                  quiet: bool) -> None:
     """Evaluate hashers by Hamming-ranking retrieval on labeled data.
@@ -156,7 +159,8 @@ def eval_command(collection: Path | None, dataset: str | None, labels: Path | No
     code_bits = parse_ints(bits, "--bits")
     spec = MetricSpec(topk=parse_ints(topk, "--topk", allow_all=True), radius=radius,
                       no_relevant=no_relevant)  # type: ignore[arg-type]
-    split = SplitSpec(queries, database, train, seed, train_from)  # type: ignore[arg-type]
+    split = SplitSpec(queries, database, train, seed, train_from,  # type: ignore[arg-type]
+                      part)  # type: ignore[arg-type]
     formats = parse_formats(plot_format)
     data = load_data(dataset, collection, labels, tags, store, output, backbone, bb_params,
                      batch_size, device, prog)
