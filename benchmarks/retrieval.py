@@ -124,9 +124,10 @@ def rows_of(report: EvalReport, command: str) -> dict[str, dict[str, Any]]:
 
 
 def protocol_key(row: dict[str, Any]) -> str:
-    """Rows share a table when data, backbone, split and metric settings are identical."""
+    """Rows share a table when data, backbone, split and metric settings are identical
+    (rows recorded before the split had a ``part`` are test rows)."""
     return json.dumps([row["dataset"]["name"], row["backbone"]["name"],
-                       row["backbone"]["params"], row["protocol"],
+                       row["backbone"]["params"], {"part": "test", **row["protocol"]},
                        {k: v for k, v in row["metrics"].items() if k != "k_values"}],
                       sort_keys=True)
 

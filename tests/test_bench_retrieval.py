@@ -160,3 +160,13 @@ def test_development_rows_never_go_into_a_file_of_test_rows(tmp_path: Path) -> N
         bench().main(["--part", "dev", "--dataset", "mnist", "--hashers", "lsh", "--bits", "8",
                       "--results", str(results)])
     assert bench().parse_args(["--part", "dev"]).results is None  # resolved to retrieval-dev
+
+
+def test_rows_recorded_before_the_split_had_a_part_share_the_test_table() -> None:
+    rows = deep_rows()
+    del rows["toy/nrdh/16"]["protocol"]["part"]
+    md = bench().markdown({"format": "dhr-retrieval-benchmark", "version": 1, "runs": rows})
+    assert md.count("\n## toy — backbone") == 1
+    rows["toy/gah/16"]["protocol"]["part"] = "dev"
+    md = bench().markdown({"format": "dhr-retrieval-benchmark", "version": 1, "runs": rows})
+    assert md.count("\n## toy — backbone") == 2
