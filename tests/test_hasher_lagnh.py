@@ -58,7 +58,7 @@ def test_labels_are_never_read() -> None:
     data = _data()
 
     class NoLabels:
-        features, tags = data.features, data.tags
+        features, tags, images = data.features, data.tags, None
 
         @property
         def labels(self) -> np.ndarray:

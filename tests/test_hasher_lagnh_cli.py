@@ -1,4 +1,5 @@
-"""LAGNH through the CLI: `dhr fit --tags` feeds the tags file (not labels) to the hasher."""
+"""LAGNH through the CLI: `dhr fit --tags` feeds the tags file (not labels) to the hasher;
+without it, the default uses pseudo-tags and visual words of the collection's images."""
 
 from __future__ import annotations
 
@@ -38,7 +39,11 @@ def test_cli_fit_with_and_without_tags_file(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "p.h5"),
                                    "--hasher", "lagnh", "-q", *FAST])
     assert res.exit_code == 0, res.output
-    assert "pseudo_centres" in load_model(tmp_path / "p.h5").hasher.get_state()
+    without_tags = load_model(tmp_path / "p.h5").hasher  # auto: pseudo-tags + visual words
+    assert without_tags.source_ == "pseudo+visual-words"  # type: ignore[attr-defined]
+    state = without_tags.get_state()
+    assert bool(np.asarray(state["visual_words"])) and "pseudo_centres" in state
+    assert state["anchors/y"].shape[1] > state["pseudo_centres"].shape[0]
     res = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "t.h5"),
                                    "--hasher", "lagnh", "-q", "-p", "tag_source=tags", *FAST])
     assert res.exit_code == 1 and "needs tags" in res.output

@@ -52,11 +52,16 @@ def test_pseudo_tags_cluster_blobs() -> None:
 
 def test_resolve_source() -> None:
     tags = np.ones((3, 2))
-    assert resolve_source("auto", tags) == "tags"
-    assert resolve_source("auto", None) == "pseudo"
-    assert resolve_source("pseudo", tags) == "pseudo"
+    assert resolve_source("auto", tags, True) == "tags"
+    assert resolve_source("auto", None, True) == "pseudo+visual-words"
+    assert resolve_source("auto", None, False) == "pseudo"
+    assert resolve_source("pseudo", tags, True) == "pseudo"
+    for source in ("visual-words", "pseudo+visual-words"):
+        assert resolve_source(source, tags, True) == source
+        with pytest.raises(DhrError, match="needs the training images"):
+            resolve_source(source, None, False)
     with pytest.raises(DhrError, match="needs tags"):
-        resolve_source("tags", None)
+        resolve_source("tags", None, True)
 
 
 @pytest.mark.parametrize("bad", [np.full((2, 2), 2.0), np.zeros((2, 2)), np.zeros((2, 0)),

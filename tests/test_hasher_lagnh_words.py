@@ -87,12 +87,30 @@ def test_visual_word_tags_are_sparse_and_deterministic() -> None:
     assert (a.sum(axis=1) <= 2).all() and (a.sum(axis=1) >= 1).all()
 
 
-def test_lagnh_requests_images_only_for_visual_words() -> None:
+def test_lagnh_requests_images_only_for_visual_words_and_auto() -> None:
     assert "images" in LAGNH(**FAST).required_inputs()
+    assert "images" in LAGNH(**{**FAST, "tag_source": "auto"}).required_inputs()
     assert "images" not in LAGNH(**{**FAST, "tag_source": "pseudo"}).required_inputs()
+    assert "images" not in LAGNH(**{**FAST, "tag_source": "tags"}).required_inputs()
     feats, _ = _images(32)
     with pytest.raises(DhrError, match="needs the training images"):
         LAGNH(**FAST).fit(FitData(features=feats))
+
+
+def test_auto_uses_both_label_free_sets_when_the_images_are_given() -> None:
+    """Without tags, ``auto`` is ``pseudo+visual-words`` with images, ``pseudo`` without;
+    with tags it is ``tags`` and the images are not used."""
+    data = _data()
+    auto = {**FAST, "tag_source": "auto"}
+    with_images = LAGNH(**auto).fit(data)
+    both = LAGNH(**{**FAST, "tag_source": "pseudo+visual-words"}).fit(data)
+    assert with_images.source_ == "pseudo+visual-words"
+    assert np.array_equal(with_images.encode(data.features), both.encode(data.features))
+    no_images = FitData(features=data.features)
+    assert LAGNH(**auto).fit(no_images).source_ == "pseudo"
+    tags = np.eye(4, dtype=np.float32)[np.arange(data.features.shape[0]) % 4]
+    assert LAGNH(**auto).fit(FitData(features=data.features, tags=tags,
+                                     images=data.images)).source_ == "tags"
 
 
 def test_fit_is_label_free_deterministic_and_sparse() -> None:
@@ -138,3 +156,42 @@ def test_cli_fit_gives_lagnh_the_images(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     h = load_model(tmp_path / "m.h5").hasher
     assert isinstance(h, LAGNH) and h.source_ == "visual-words"
+
+
+def test_pseudo_plus_visual_words_puts_both_tag_sets_side_by_side() -> None:
+    """The cluster tag leads and is exact for new images; the word columns are propagated."""
+    data = _data()
+    params = {**FAST, "tag_source": "pseudo+visual-words"}
+    h = LAGNH(**params).fit(data)
+    assert "images" in h.required_inputs()
+    assert h.source_ == "pseudo+visual-words" and h.centres_ is not None
+    n_clusters = h.centres_.shape[0]
+    assert (h.anchors_y_[:, :n_clusters].sum(axis=1) == 1).all()  # one pseudo-tag each
+    assert (h.anchors_y_[:, n_clusters:].sum(axis=1) <= FAST["words_per_image"]).all()
+    assert h.anchors_y_[:, n_clusters:].any()
+    full = h.encode(data.features)
+    assert np.array_equal(full[:5], np.concatenate([h.encode(data.features[i:i + 1])
+                                                    for i in range(5)]))
+    back = LAGNH(**params).set_state({k: np.array(v) for k, v in h.get_state().items()})
+    assert back.source_ == "pseudo+visual-words"
+    assert np.array_equal(back.encode(data.features), full)
+
+
+def test_partly_known_query_tags_keep_the_known_columns() -> None:
+    """AnchorGraph.encode: given leading tag columns are used, the rest propagated."""
+    data = _data()
+    h = LAGNH(**{**FAST, "tag_source": "pseudo+visual-words"}).fit(data)
+    graph = h._anchor_graph()
+    x = torch.from_numpy(data.features[:6])
+    n_clusters = h.centres_.shape[0]
+    all_propagated = graph.encode(x, None, 10)
+    known = torch.zeros(6, n_clusters)
+    known[:, 0] = 1.0
+    partly = graph.encode(x, known, 10)
+    s_v = torch.zeros(1)  # recompute the propagated word columns by hand
+    from dhr_plugins.hashers._lagnh_net import visual_similarity
+    s_v = visual_similarity(graph.query_attention(x), graph.x_att, graph.sigma)
+    words = graph.propagated_tags(s_v, 10)[:, n_clusters:]
+    by_hand = graph.encode(x, torch.cat([known, words], dim=1), 10)
+    assert torch.allclose(partly, by_hand)
+    assert not torch.allclose(partly, all_propagated)

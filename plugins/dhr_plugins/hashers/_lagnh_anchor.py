@@ -9,9 +9,10 @@ For each query ``q`` independently:
 1. Eq. (1)–(2): attention over the anchors' tag embeddings ``ȳ_j`` gives ``x_q^att``
    (the query's own tags are not needed here, as in training).
 2. The query's tags ``ŷ_q``: exact pseudo-tags (``pseudo`` source, the stored k-means
-   centres), or, for user tags, the mean tags of its ``query_tag_neighbours`` anchors of
-   highest visual similarity ``S^v`` (tag propagation; user tags of new images are
-   unknown).
+   centres), or, for user tags and visual words, the mean tags of its
+   ``query_tag_neighbours`` anchors of highest visual similarity ``S^v`` (tag propagation;
+   such tags of new images are unknown). With ``pseudo+visual-words`` the pseudo-tag
+   columns are exact and the word columns propagated.
 3. Eq. (3)–(5): the query's graph row ``S_qj = mu S^v_qj + ŷ_q^T y_j`` and self-loop
    ``S_qq = mu + ŷ_q^T ŷ_q``; normalised with ``D`` of the anchors + query graph.
 4. Eq. (6)–(7): the query's two GCN layers aggregate from the anchors; the anchors'
@@ -74,11 +75,20 @@ class AnchorGraph:
 
     def encode(self, x: torch.Tensor, y_query: torch.Tensor | None,
                tag_neighbours: int) -> torch.Tensor:
-        """Continuous codes ``z_q`` of queries ``x`` (tags ``y_query`` or propagated)."""
+        """Continuous codes ``z_q`` of queries ``x``.
+
+        ``y_query`` holds the queries' known tags: all columns, or the leading ones (the
+        remaining columns are propagated from the anchors), or None (all propagated).
+        """
         with torch.no_grad():
             x_att = self.query_attention(x)
             s_v = visual_similarity(x_att, self.x_att, self.sigma)
-            y_q = self.propagated_tags(s_v, tag_neighbours) if y_query is None else y_query
+            if y_query is not None and y_query.shape[1] == self.y.shape[1]:
+                y_q = y_query
+            else:
+                y_q = self.propagated_tags(s_v, tag_neighbours)
+                if y_query is not None:
+                    y_q = torch.cat([y_query, y_q[:, y_query.shape[1]:]], dim=1)
             y_q = tag_rows(y_q, self.normalise)
             s_v = keep_nearest(s_v, self.neighbours, square=False)
             s_qa = augmented_graph(s_v, aux_similarity(y_q, self.y_sim), self.mu)

@@ -1,6 +1,7 @@
 """Where LAGNH's auxiliary semantics Y come from (paper section 3, "Preparation").
 
-Two sources, chosen by the ``tag_source`` parameter:
+Sources, chosen by the ``tag_source`` parameter (``visual-words`` and
+``pseudo+visual-words``, computed from the images, live in :mod:`._lagnh_words`):
 
 ``tags``
     The collection's own multi-hot tags (``FitData.tags``): user tags shipped as a side file
@@ -47,13 +48,19 @@ def pseudo_tags(features: np.ndarray, centres: np.ndarray, per_image: int) -> np
     return out
 
 
-def resolve_source(requested: str, tags: np.ndarray | None) -> str:
-    """``auto`` -> ``tags`` when the collection has tags, else ``pseudo``."""
+def resolve_source(requested: str, tags: np.ndarray | None, has_images: bool) -> str:
+    """``auto`` -> ``tags`` when the collection has tags, else ``pseudo+visual-words`` when
+    the training images are given, else ``pseudo``; an explicit source is checked."""
     if requested == "auto":
-        return "pseudo" if tags is None else "tags"
+        if tags is not None:
+            return "tags"
+        return "pseudo+visual-words" if has_images else "pseudo"
     if requested == "tags" and tags is None:
         raise DhrError("LAGNH tag_source='tags' needs tags: give the collection a tags file "
                        "(e.g. `dhr fit --tags FILE`) or use tag_source='pseudo'")
+    if requested.endswith("visual-words") and not has_images:
+        raise DhrError(f"LAGNH tag_source={requested!r} needs the training images "
+                       "(FitData.images)")
     return requested
 
 

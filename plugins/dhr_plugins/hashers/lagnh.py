@@ -3,8 +3,9 @@
 Pipeline (equation numbers of the paper):
 
 - auxiliary semantics Y: the collection's tags, label-free pseudo-tags
-  (:mod:`._lagnh_tags`) or label-free sparse visual-word tags of the training images
-  (:mod:`._lagnh_words`); evaluation labels (``FitData.labels``) are never read;
+  (:mod:`._lagnh_tags`), label-free sparse visual-word tags of the training images
+  (:mod:`._lagnh_words`) or both label-free sets side by side (the default without tags);
+  evaluation labels (``FitData.labels``) are never read;
 - cross-modal attention denoising, Eq. (1)–(2), and the augmented semantic graph
   ``S = mu S^v + S^a`` with a Gaussian kernel, Eq. (3)–(5), built per mini-batch
   (:mod:`._lagnh_net`);
@@ -77,11 +78,13 @@ class LagnhParams(Params):
                          "Eq. (1) (not given in the paper).")
     hidden: int = Field(1024, ge=1, description="Output size of GC layer 1 (Table 1: 1024 on "
                         "MS COCO, 2048 on NUS-WIDE).")
-    tag_source: Literal["auto", "tags", "pseudo", "visual-words"] = Field(
+    tag_source: Literal["auto", "tags", "pseudo", "visual-words",
+                        "pseudo+visual-words"] = Field(
         "auto", description="Auxiliary semantics: 'tags' = the collection's tags (FitData.tags), "
         "'pseudo' = label-free k-means pseudo-tags, 'visual-words' = label-free sparse "
         "detector-like tags: each training image's top tf-idf k-means words of its own patches "
-        "(needs the images), 'auto' = tags when given, else pseudo.")
+        "(needs the images), 'pseudo+visual-words' = both, side by side, 'auto' = tags when "
+        "given, else pseudo+visual-words when the training images are given, else pseudo.")
     pseudo_clusters: int = Field(128, ge=1, description="k-means centres = number of pseudo-tags.")
     pseudo_per_image: int = Field(1, ge=1, description="Pseudo-tags per image: its nearest "
                                   "k-means centres.")
@@ -105,7 +108,8 @@ class LAGNH(Hasher):
 
     name: ClassVar[str] = "lagnh"
     summary: ClassVar[str] = ("LAGNH (MM'21): tag-attentive features, augmented semantic graph, "
-                              "adversarial GCN; uses collection tags or k-means pseudo-tags")
+                              "adversarial GCN; collection tags, else label-free pseudo-tags + "
+                              "visual words")
     Params: ClassVar[type[Params]] = LagnhParams
     # Tags are optional (pseudo-tag fallback), so nothing is strictly required.
     requires: ClassVar[frozenset[str]] = frozenset()
@@ -115,8 +119,9 @@ class LAGNH(Hasher):
     params: LagnhParams
 
     def required_inputs(self) -> frozenset[str]:
-        """Visual-word tags are computed from the training images themselves."""
-        if self.params.tag_source == "visual-words":
+        """Visual-word tags are computed from the training images themselves; ``auto``
+        asks for the images too (and falls back to pseudo-tags when they are not given)."""
+        if self.params.tag_source == "auto" or "visual-words" in self.params.tag_source:
             return self.requires | {"images"}
         return self.requires
 
@@ -127,25 +132,28 @@ class LAGNH(Hasher):
         x = np.ascontiguousarray(data.features, dtype=np.float32)
         if not np.isfinite(x).all():
             raise DhrError("LAGNH features contain NaN or infinite values")
-        source = resolve_source(p.tag_source, data.tags)
+        source = resolve_source(p.tag_source, data.tags, data.images is not None)
+        if p.tag_source == "auto" and source == "pseudo":
+            progress.log("lagnh: no tags and no training images: pseudo-tags only")
         with seeded(self.seed) as gen:
             if source == "tags":
                 assert data.tags is not None
                 y = check_tags(data.tags)
                 centres = None
                 progress.log(f"lagnh: {y.shape[1]} tags from the collection")
-            elif source == "visual-words":
-                if data.images is None:
-                    raise DhrError("LAGNH tag_source='visual-words' needs the training images "
-                                   "(FitData.images)")
-                progress.log(f"lagnh: visual-word tags ({p.words_per_image} of "
-                             f"{p.visual_words} words per image)")
-                y = visual_word_tags(data.images, p.visual_words, p.words_per_image, self.seed)
-                centres = None
             else:
-                progress.log(f"lagnh: k-means pseudo-tags ({p.pseudo_clusters} centres)")
-                centres = fit_pseudo_centres(x, p.pseudo_clusters, self.seed)
-                y = pseudo_tags(x, centres, p.pseudo_per_image)
+                centres, y = None, np.zeros((x.shape[0], 0), dtype=np.float32)
+                if source.startswith("pseudo"):
+                    progress.log(f"lagnh: k-means pseudo-tags ({p.pseudo_clusters} centres)")
+                    centres = fit_pseudo_centres(x, p.pseudo_clusters, self.seed)
+                    y = pseudo_tags(x, centres, p.pseudo_per_image)
+                if source.endswith("visual-words"):
+                    assert data.images is not None
+                    progress.log(f"lagnh: visual-word tags ({p.words_per_image} of "
+                                 f"{p.visual_words} words per image)")
+                    words = visual_word_tags(data.images, p.visual_words, p.words_per_image,
+                                             self.seed)
+                    y = np.concatenate([y, words], axis=1)
             net = LagnhNet(x.shape[1], y.shape[1], p.att_dim, p.hidden, self.n_bits)
             disc = Discriminator(self.n_bits)
             cfg = TrainConfig(epochs=p.epochs, batch_size=min(p.batch_size, x.shape[0]),
@@ -208,7 +216,7 @@ class LAGNH(Hasher):
             "anchors/x": self.anchors_x_, "anchors/y": self.anchors_y_,
             "sigma": np.array(self.sigma_, dtype=np.float64),
             "pseudo": np.array(self.centres_ is not None),
-            "visual_words": np.array(self.source_ == "visual-words"),
+            "visual_words": np.array(self.source_.endswith("visual-words")),
         })
         if self.centres_ is not None:
             state["pseudo_centres"] = self.centres_
@@ -230,7 +238,8 @@ class LAGNH(Hasher):
         net.eval()
         self.net_, self.centres_, self.sigma_ = net, centres, sigma
         words = bool(np.asarray(state.get("visual_words", False)))
-        self.source_ = "pseudo" if pseudo else "visual-words" if words else "tags"
+        self.source_ = ("pseudo+visual-words" if pseudo and words else "pseudo" if pseudo
+                        else "visual-words" if words else "tags")
         self.anchors_x_, self.anchors_y_ = ax, ay
         self._graph = None
         return self
