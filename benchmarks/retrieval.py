@@ -123,11 +123,15 @@ def rows_of(report: EvalReport, command: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def protocol_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's split protocol; rows recorded before the split had a ``part`` are test rows."""
+    return {"part": "test", **row["protocol"]}
+
+
 def protocol_key(row: dict[str, Any]) -> str:
-    """Rows share a table when data, backbone, split and metric settings are identical
-    (rows recorded before the split had a ``part`` are test rows)."""
+    """Rows share a table when data, backbone, split and metric settings are identical."""
     return json.dumps([row["dataset"]["name"], row["backbone"]["name"],
-                       row["backbone"]["params"], {"part": "test", **row["protocol"]},
+                       row["backbone"]["params"], protocol_of(row),
                        {k: v for k, v in row["metrics"].items() if k != "k_values"}],
                       sort_keys=True)
 
@@ -275,12 +279,12 @@ def main(argv: list[str]) -> None:
     if args.results is None:
         args.results = DEV_RESULTS if args.part == "dev" else RESULTS
     data = load(args.results)
-    parts = {row["protocol"].get("part", "test") for row in data["runs"].values()}
-    if not args.only_markdown and parts - {args.part}:
-        sys.exit(f"error: {args.results} holds {'/'.join(sorted(parts))} rows; --part "
-                 f"{args.part} rows go to a separate --results file")
     command = shlex.join(["python", "benchmarks/retrieval.py", *argv])
     if not args.only_markdown:
+        parts = {protocol_of(row)["part"] for row in data["runs"].values()}
+        if parts - {args.part}:
+            sys.exit(f"error: {args.results} holds {'/'.join(sorted(parts))} rows; --part "
+                     f"{args.part} rows go to a separate --results file")
         reg = get_registry()
         names = (args.hashers.split(",") if args.hashers else reg.names("hasher"))
         hashers = per_hasher_params([n.strip() for n in names if n.strip()], args.param)

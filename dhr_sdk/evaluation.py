@@ -14,9 +14,9 @@
    ``requires``) gets the training rows as its labeled set and the unlabeled database as
    its dark data. A hasher that asks for the images (``"images"`` in
    ``required_inputs()``: it fine-tunes the backbone, or LAGNH computes visual-word tags)
-   gets the training images too. Database and queries are then
-   encoded by the same fitted model (through its fine-tuned backbone, if any: the encode
-   time then includes that forward pass).
+   gets the training images too. Database and queries are then encoded by the same
+   fitted model (through its fine-tuned backbone, if any: the encode time then includes
+   that forward pass).
 3. :func:`dhr_sdk.metrics.evaluate_retrieval` measures the codes; times are wall-clock.
    The result's ``info["model"]`` holds the fitted model's size
    (:func:`dhr_sdk.model_size.model_size`: learned parameters, stored state values).

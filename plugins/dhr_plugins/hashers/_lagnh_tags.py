@@ -1,7 +1,8 @@
 """Where LAGNH's auxiliary semantics Y come from (paper section 3, "Preparation").
 
-Sources, chosen by the ``tag_source`` parameter (``visual-words`` and
-``pseudo+visual-words``, computed from the images, live in :mod:`._lagnh_words`):
+Sources, chosen by the ``tag_source`` parameter (the visual words, computed from the
+images, live in :mod:`._lagnh_words`; ``pseudo+visual-words`` puts both label-free sets
+side by side):
 
 ``tags``
     The collection's own multi-hot tags (``FitData.tags``): user tags shipped as a side file
