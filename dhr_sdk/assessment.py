@@ -39,6 +39,14 @@ class Requirement:
     sources: list[str]
     codes: np.ndarray | None = None
 
+    def groups(self) -> list[tuple[str, float, list[int]]]:
+        """``(source, total weight, image indices)`` per requirement argument, in order: a
+        folder weighted 0.7 is one group of weight 0.7, however many images it holds."""
+        out: dict[str, list[int]] = {}
+        for i, s in enumerate(self.sources):
+            out.setdefault(s, []).append(i)
+        return [(s, float(self.weights[idx].sum()), idx) for s, idx in out.items()]
+
 
 def _folder_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p.name))
@@ -181,6 +189,31 @@ def open_target(path: str | Path, need_model: bool = True) -> StoreTarget:
     return StoreTarget(p, il, col.image_ids, col.root, rec, model_fingerprint(rec))
 
 
+def encode_requirement(requirement: Requirement, targets: Sequence[StoreTarget],
+                       progress: Progress = QUIET) -> dict[str, np.ndarray]:
+    """The requirement's packed codes under each distinct model of ``targets`` (by model id).
+
+    Given codes (``--requirement-codes``) are checked against every store's code length;
+    images are encoded once per distinct model (stores sharing a model share the encoding).
+    """
+    given = requirement.codes
+    codes_by_model: dict[str, np.ndarray] = {}
+    for t in targets:
+        if given is not None:
+            if given.shape[1] * 8 != t.importance.n_bits:
+                raise DhrError(f"the requirement codes have {given.shape[1] * 8} bits but "
+                               f"{t.path} holds {t.importance.n_bits}-bit codes")
+            codes_by_model[t.model_id] = given
+        elif t.model_id not in codes_by_model:
+            assert t.model_record is not None
+            model = HashModel.from_record(t.model_record)
+            progress.log(f"encoding {len(requirement.paths)} requirement image(s) with model "
+                         f"{t.model_id} ({model.hasher.name}, {model.n_bits} bits, "
+                         f"{model.backbone})")
+            codes_by_model[t.model_id] = encode_images(model, requirement.paths)
+    return codes_by_model
+
+
 @dataclass
 class CollectionResult:
     """R(AD) of the requirement for one store, with the best matches behind it."""
@@ -294,22 +327,8 @@ def assess(requirement: Requirement, stores: Sequence[str | Path],
     if not stores:
         raise DhrError("give at least one store to assess")
     assessor = assessor or make_assessor()
-    given = requirement.codes
-    targets = [open_target(s, need_model=given is None) for s in stores]
-    codes_by_model: dict[str, np.ndarray] = {}
-    for t in targets:
-        if given is not None:
-            if given.shape[1] * 8 != t.importance.n_bits:
-                raise DhrError(f"the requirement codes have {given.shape[1] * 8} bits but "
-                               f"{t.path} holds {t.importance.n_bits}-bit codes")
-            codes_by_model[t.model_id] = given
-        elif t.model_id not in codes_by_model:
-            assert t.model_record is not None
-            model = HashModel.from_record(t.model_record)
-            progress.log(f"encoding {len(requirement.paths)} requirement image(s) with model "
-                         f"{t.model_id} ({model.hasher.name}, {model.n_bits} bits, "
-                         f"{model.backbone})")
-            codes_by_model[t.model_id] = encode_images(model, requirement.paths)
+    targets = [open_target(s, need_model=requirement.codes is None) for s in stores]
+    codes_by_model = encode_requirement(requirement, targets, progress)
     results = []
     for t in progress.iterate(targets, desc="assess", unit="store"):
         codes = codes_by_model[t.model_id]
