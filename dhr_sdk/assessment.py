@@ -1,9 +1,12 @@
-"""On-line assessment: one requirement against many stores, ranked by R(AD).
+"""On-line assessment: one requirement against many stores, ranked by the wanted amount.
 
-A requirement is a few example images (files or folders), optionally weighted. Every store
-must hold a model, codes and an importance list (``dhr rank``). Each store's *own* model
-encodes the requirement (stores sharing a model share the encoding); the assessor plugin
-turns the codes into R(AD) per store, and the stores are sorted by R. Stores are only read.
+Every store must hold a model (unless the requirement is given as codes), codes and an
+importance list (``dhr rank``). Each store's *own* model encodes the requirement (stores
+sharing a model share the encoding). Two assessor plugins then read each store: the
+*ranking* assessor (default ``wanted-count``: how many of the collection's images match)
+orders the collections, and the paper's ``importance-list`` assessor gives R(AD) beside it
+(docs/assessment.md says why the default ranks by the amount, with the numbers). Stores
+are only read.
 """
 
 from __future__ import annotations
@@ -17,106 +20,26 @@ from typing import Any
 
 import numpy as np
 
-from dhr_sdk.codes import hamming_matrix
-from dhr_sdk.data.images import UnreadableImage, is_image_name, load_rgb
 from dhr_sdk.errors import DhrError, MissingElementError
 from dhr_sdk.interfaces import Assessor
 from dhr_sdk.model import HashModel
 from dhr_sdk.plugins import get_registry
 from dhr_sdk.progress import QUIET, Progress
+from dhr_sdk.requirement import Requirement, load_requirement, load_requirement_codes
 from dhr_sdk.store import ModelRecord, Store
 from dhr_sdk.types import Assessment, ImportanceList
 
+__all__ = ["DEFAULT_ASSESSOR", "PAPER_ASSESSOR", "AssessmentReport", "CollectionResult",
+           "Requirement", "StoreTarget", "assess", "encode_images", "encode_requirement",
+           "load_requirement", "load_requirement_codes", "make_assessor", "model_fingerprint",
+           "open_target"]
 
-@dataclass
-class Requirement:
-    """The agent data: image files, the normalised weight of each, and the argument it came
-    from (a folder's weight is shared equally by its images). ``codes`` holds ready-made
-    packed codes instead (``--requirement-codes``); ``paths`` then only name them."""
-
-    paths: list[Path]
-    weights: np.ndarray
-    sources: list[str]
-    codes: np.ndarray | None = None
-
-    def groups(self) -> list[tuple[str, float, list[int]]]:
-        """``(source, total weight, image indices)`` per requirement argument, in order: a
-        folder weighted 0.7 is one group of weight 0.7, however many images it holds."""
-        out: dict[str, list[int]] = {}
-        for i, s in enumerate(self.sources):
-            out.setdefault(s, []).append(i)
-        return [(s, float(self.weights[idx].sum()), idx) for s, idx in out.items()]
-
-
-def _folder_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p.name))
-
-
-def _argument_weights(weights: Sequence[float] | None, n: int, what: str,
-                      each: str) -> np.ndarray:
-    """One non-negative weight per requirement item (equal when none are given)."""
-    if weights and len(weights) != n:
-        raise DhrError(f"got {len(weights)} --weight values for {n} {what}; give one weight "
-                       f"per {each} or none")
-    w = np.asarray(weights if weights else [1.0] * n, dtype=np.float64)
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise DhrError("requirement weights must be non-negative numbers, not all zero")
-    return w
-
-
-def load_requirement(paths: Sequence[str | Path],
-                     weights: Sequence[float] | None = None) -> Requirement:
-    """Resolve requirement arguments (image files or folders) with one weight per argument.
-
-    Without weights every argument weighs the same. Unreadable images inside a folder are
-    skipped; a missing path, an unreadable file or a folder with no readable image is an
-    error.
-    """
-    if not paths:
-        raise DhrError("give at least one requirement image or folder (--requirement PATH)")
-    arg_w = _argument_weights(weights, len(paths), "--requirement paths",
-                              "requirement path")
-    files: list[Path] = []
-    per_file: list[float] = []
-    sources: list[str] = []
-    for raw, w in zip(paths, arg_w, strict=True):
-        p = Path(raw)
-        if not p.exists():
-            raise DhrError(f"requirement path {p} does not exist")
-        candidates = _folder_images(p) if p.is_dir() else [p]
-        readable = [c for c in candidates if _readable(c, strict=not p.is_dir())]
-        if not readable:
-            raise DhrError(f"requirement path {p} holds no readable image")
-        files += readable
-        per_file += [w / len(readable)] * len(readable)
-        sources += [str(p)] * len(readable)
-    w_all = np.asarray(per_file)
-    return Requirement(files, w_all / w_all.sum(), sources)
-
-
-def load_requirement_codes(path: str | Path, weights: Sequence[float] | None = None
-                           ) -> Requirement:
-    """A requirement given as hash codes (a file ``dhr import-codes`` reads), one weight per code.
-
-    For stores made from imported codes, which have no model to encode images with.
-    """
-    from dhr_sdk.relevance import load_codes_file
-
-    codes, _, names = load_codes_file(path)
-    n = codes.shape[0]
-    w = _argument_weights(weights, n, "requirement codes", "code")
-    labels = names or [f"{Path(path).stem}[{i}]" for i in range(n)]
-    return Requirement([Path(x) for x in labels], w / w.sum(), [str(path)] * n, codes)
-
-
-def _readable(path: Path, strict: bool) -> bool:
-    try:
-        load_rgb(path)
-    except UnreadableImage as exc:
-        if strict:
-            raise DhrError(f"requirement image {path} is unreadable: {exc}") from None
-        return False
-    return True
+#: The assessor that orders the collections unless told otherwise (measured best:
+#: docs/results/resource-allocation.md) and the paper's, always reported beside it.
+DEFAULT_ASSESSOR = "wanted-count"
+PAPER_ASSESSOR = "importance-list"
+#: Requirement images named per warning line before "and N more".
+NAMED_IN_WARNING = 3
 
 
 def model_fingerprint(rec: ModelRecord) -> str:
@@ -216,50 +139,60 @@ def encode_requirement(requirement: Requirement, targets: Sequence[StoreTarget],
 
 @dataclass
 class CollectionResult:
-    """R(AD) of the requirement for one store, with the best matches behind it."""
+    """One store's answer: the ranking assessor's ``assessment``, the paper's R(AD) in
+    ``paper`` (the same object when the ranking assessor is the paper's), and warnings
+    that name requirement files."""
 
     target: StoreTarget
     assessment: Assessment
+    paper: Assessment
     requirement_codes: np.ndarray
-    top_images: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def matches(self) -> int:
-        """Matched images summed over requirement images (sum of m_i, Eq. 1)."""
-        return int(sum(m.matched_images for m in self.assessment.per_image))
+        """Distinct images of the collection within the radius of any requirement image."""
+        return self.assessment.matched_images
 
+    def matched_images(self, limit: int | None = None, requirement_image: int | None = None
+                       ) -> list[dict[str, Any]]:
+        """The collection's matched images, nearest first, then higher importance score.
 
-def _top_images(target: StoreTarget, a: Assessment, codes: np.ndarray,
-                limit: int) -> list[dict[str, Any]]:
-    """Distinct matched rows of all requirement images, nearest first, then highest score."""
-    il = target.importance
-    seen: dict[int, tuple[int, float, int]] = {}
-    for m in a.per_image:
-        if not m.top_rows:
-            continue
-        d = hamming_matrix(codes[m.index:m.index + 1], il.codes[m.top_rows])[0]
-        for row, dist in zip(m.top_rows, d, strict=True):
-            key = (int(dist), -float(il.scores[row]), m.index)
-            if row not in seen or key < (seen[row][0], -seen[row][1], seen[row][2]):
-                seen[row] = (int(dist), float(il.scores[row]), m.index)
-    rows = sorted(seen, key=lambda r: (seen[r][0], -seen[r][1], r))[:limit]
-    out = []
-    for row in rows:
-        images = il.images_of(row)
-        image_id = target.image_ids[int(images[0])]
-        out.append({"image_id": image_id, "path": str(Path(target.root) / image_id),
-                    "row": int(row), "score": seen[row][1], "distance": seen[row][0],
-                    "requirement_image": seen[row][2], "images_with_code": int(images.size)})
-    return out
+        Each image appears once, with its nearest requirement image; ``requirement_image``
+        restricts to the matches of that one requirement image. ``limit=None``: all.
+        """
+        il = self.target.importance
+        pairs = self.assessment.pairs
+        if requirement_image is not None:
+            keep = pairs.query == requirement_image
+            rows, dist, query = pairs.row[keep], pairs.distance[keep], pairs.query[keep]
+        else:
+            rows, dist, query = pairs.nearest()
+        order = np.lexsort((rows, -il.scores[rows], dist))
+        out: list[dict[str, Any]] = []
+        for j in order:
+            row = int(rows[j])
+            for image in il.images_of(row):
+                if limit is not None and len(out) >= limit:
+                    return out
+                image_id = self.target.image_ids[int(image)]
+                out.append({"image_id": image_id, "path": str(Path(self.target.root) / image_id),
+                            "row": row, "score": float(il.scores[row]),
+                            "distance": int(dist[j]), "requirement_image": int(query[j]),
+                            "images_with_code": int(il.counts[row])})
+        return out
 
 
 @dataclass
 class AssessmentReport:
-    """A requirement assessed against several stores, ``results`` sorted by R descending."""
+    """A requirement assessed against several stores, ``results`` in ranked order."""
 
     requirement: Requirement
     results: list[CollectionResult]
     assessor: Assessor
+    paper_assessor: Assessor
+    top_images: int = 6
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def models(self) -> dict[str, list[CollectionResult]]:
@@ -276,14 +209,24 @@ class AssessmentReport:
         """The ``dhr assess --json`` contract (docs/assessment.md)."""
         req = self.requirement
         return {
-            "requirement": [{"path": str(p), "weight": float(w), "source": s}
+            "requirement": [{"path": str(p), "weight": round(float(w), 6), "source": s}
                             for p, w, s in zip(req.paths, req.weights, req.sources, strict=True)],
-            "assessor": {"name": self.assessor.name,
-                         "params": self.assessor.params.model_dump(mode="json")},
+            "requirement_groups": [{"source": s, "weight": round(w, 6), "images": len(idx)}
+                                   for s, w, idx in req.groups()],
+            "skipped": [{"path": str(p), "reason": why} for p, why in req.skipped],
+            "assessor": _assessor_json(self.assessor),
+            "paper_assessor": _assessor_json(self.paper_assessor),
+            "ranked_by": self.assessor.name,
             "models": [_model_json(mid, rs) for mid, rs in self.models.items()],
             "multiple_models": self.multiple_models,
-            "results": [_result_json(i + 1, r, req) for i, r in enumerate(self.results)],
+            "warnings": list(self.warnings),
+            "results": [_result_json(i + 1, r, req, self.top_images)
+                        for i, r in enumerate(self.results)],
         }
+
+
+def _assessor_json(a: Assessor) -> dict[str, Any]:
+    return {"name": a.name, "params": a.params.model_dump(mode="json")}
 
 
 def _model_json(model_id: str, results: list[CollectionResult]) -> dict[str, Any]:
@@ -294,45 +237,115 @@ def _model_json(model_id: str, results: list[CollectionResult]) -> dict[str, Any
             "stores": [str(r.target.path) for r in results]}
 
 
-def _result_json(position: int, r: CollectionResult, req: Requirement) -> dict[str, Any]:
-    a = r.assessment
+def _estimate_json(a: Assessment) -> dict[str, Any] | None:
+    e = a.estimate
+    if e is None:
+        return None
+    return {"count": e.count, "share": e.share, "low": e.low, "high": e.high,
+            "level": e.level, "matched_images": e.matched_images, "n_images": e.n_images}
+
+
+def _result_json(position: int, r: CollectionResult, req: Requirement,
+                 top: int) -> dict[str, Any]:
+    a, paper = r.assessment, r.paper
     return {
         "position": position, "collection": r.target.name, "store": str(r.target.path),
-        "relevance": a.relevance, "score": a.score, "k": a.rank, "n": a.total,
-        "matches": r.matches, "model_id": r.target.model_id, "warnings": list(a.warnings),
-        "per_image": [{"path": str(req.paths[m.index]), "weight": m.weight,
+        "n_images": r.target.importance.n_images, "estimate": _estimate_json(a),
+        "relevance": paper.relevance, "score": paper.score, "k": paper.rank, "n": paper.total,
+        "matches": r.matches, "model_id": r.target.model_id, "warnings": list(r.warnings),
+        "per_image": [{"path": req.label(m.index), "weight": round(m.weight, 6),
                        "matched_codes": m.matched_codes, "matched_images": m.matched_images,
                        "mean_score": m.mean_score, "contribution": m.contribution,
-                       "radius_used": m.radius_used} for m in a.per_image],
-        "top_images": r.top_images,
+                       "radius_used": m.radius_used} for m in paper.per_image],
+        "top_images": [{**t, "requirement_image": req.label(t["requirement_image"])}
+                       for t in r.matched_images(top)],
     }
 
 
-def make_assessor(name: str = "importance-list",
+def make_assessor(name: str = DEFAULT_ASSESSOR,
                   params: dict[str, Any] | None = None) -> Assessor:
+    """Assessor plugin ``name`` with validated ``params``."""
     assessor = get_registry().create("assessor", name, params or {})
     if not isinstance(assessor, Assessor):
         raise DhrError(f"plugin {name!r} is not an assessor")
     return assessor
 
 
-def assess(requirement: Requirement, stores: Sequence[str | Path],
-           assessor: Assessor | None = None, *, top_images: int = 6,
-           progress: Progress = QUIET) -> AssessmentReport:
-    """Assess ``requirement`` against every store and rank the stores by R(AD).
+def paper_assessor_for(assessor: Assessor) -> Assessor:
+    """The paper's assessor to report R(AD) beside ``assessor``: the same object when it is
+    the paper's, else ``importance-list`` at the same radius (when it has one)."""
+    if assessor.name == PAPER_ASSESSOR:
+        return assessor
+    radius = getattr(assessor.params, "radius", None)
+    return make_assessor(PAPER_ASSESSOR, {} if radius is None else {"radius": radius})
 
-    All stores are validated first (so a bad store fails before any work); then each
-    distinct model encodes the requirement once. Nothing is written to the stores.
+
+def _named(labels: Sequence[str]) -> str:
+    shown = ", ".join(labels[:NAMED_IN_WARNING])
+    more = len(labels) - NAMED_IN_WARNING
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _collection_warnings(target: StoreTarget, a: Assessment, paper: Assessment,
+                         req: Requirement) -> list[str]:
+    """The assessors' own warnings plus one line naming unmatched requirement files."""
+    unmatched = [req.label(m.index) for m in paper.per_image if m.matched_images == 0]
+    out = []
+    if unmatched and len(unmatched) < len(req.paths):
+        radius = paper.per_image[0].radius_used if paper.per_image else 0
+        out.append(f"{len(unmatched)} of {len(req.paths)} requirement images matched nothing "
+                   f"within radius {radius}: {_named(unmatched)}")
+    for w in [*a.warnings, *(paper.warnings if paper is not a else [])]:
+        if w not in out:
+            out.append(w)
+    return out
+
+
+def _report_warnings(results: Sequence[CollectionResult], req: Requirement,
+                     radius: int | None) -> list[str]:
+    """Requirement-wide advice: files skipped, and images the codes cannot place anywhere."""
+    out = [f"skipped unreadable requirement file {p}: {why}" for p, why in req.skipped]
+    n = len(req.paths)
+    nowhere = [i for i in range(n)
+               if all(r.paper.per_image[i].matched_images == 0 for r in results)]
+    if results and len(nowhere) * 2 > n:
+        bits = results[0].target.importance.n_bits
+        tau = f"τ={radius}" if radius is not None else "the radius"
+        out.append(f"{len(nowhere)} of {n} requirement images match no image of any "
+                   f"collection within {tau} of their {bits}-bit codes, so the answer rests "
+                   f"on few matches: use a larger radius (-p radius={(radius or 0) + 1}) or a "
+                   "model with fewer bits (e.g. -p n_bits=32)")
+    return out
+
+
+def assess(requirement: Requirement, stores: Sequence[str | Path],
+           assessor: Assessor | None = None, *, paper: Assessor | None = None,
+           top_images: int = 6, progress: Progress = QUIET) -> AssessmentReport:
+    """Assess ``requirement`` against every store and rank the stores.
+
+    ``assessor`` (default ``wanted-count``) orders the stores by its ranking value (the
+    estimated wanted count, or R for the paper's assessor); ``paper`` (default: the paper's
+    ``importance-list`` at the same radius) gives R(AD) beside it. All stores are
+    validated first (a bad store fails before any work); each distinct model encodes the
+    requirement once. Nothing is written to the stores.
     """
     if not stores:
         raise DhrError("give at least one store to assess")
+    if top_images < 0:
+        raise DhrError("--top must be >= 0")
     assessor = assessor or make_assessor()
+    paper = paper or paper_assessor_for(assessor)
     targets = [open_target(s, need_model=requirement.codes is None) for s in stores]
     codes_by_model = encode_requirement(requirement, targets, progress)
     results = []
     for t in progress.iterate(targets, desc="assess", unit="store"):
         codes = codes_by_model[t.model_id]
         a = assessor.assess(t.importance, codes, requirement.weights)
-        results.append(CollectionResult(t, a, codes, _top_images(t, a, codes, top_images)))
-    results.sort(key=lambda r: (-r.assessment.relevance, -r.assessment.score, r.target.name))
-    return AssessmentReport(requirement, results, assessor)
+        p = a if paper is assessor else paper.assess(t.importance, codes, requirement.weights)
+        results.append(CollectionResult(t, a, p, codes,
+                                        _collection_warnings(t, a, p, requirement)))
+    results.sort(key=lambda r: (-r.assessment.ranking_value(), -r.paper.relevance,
+                                r.target.name))
+    radius = getattr(paper.params, "radius", None)
+    return AssessmentReport(requirement, results, assessor, paper, top_images,
+                            _report_warnings(results, requirement, radius))

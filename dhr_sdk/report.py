@@ -62,9 +62,10 @@ def _section(title: str, report: AssessmentReport) -> str:
     parts.append("<table><tr><th>#</th><th>collection</th><th>R</th><th></th><th>S</th>"
                  "<th>k/N</th><th>matches</th><th>top matched images</th></tr>")
     for i, r in enumerate(report.results, 1):
-        a = r.assessment
-        thumbs = "".join(_img(t["path"], f"d={t['distance']}") for t in r.top_images)
-        warn = "".join(f'<div class="warn">{html.escape(w)}</div>' for w in a.warnings[:3])
+        a = r.paper
+        thumbs = "".join(_img(t["path"], f"d={t['distance']}")
+                         for t in r.matched_images(report.top_images))
+        warn = "".join(f'<div class="warn">{html.escape(w)}</div>' for w in r.warnings)
         parts.append(
             f"<tr><td>{i}</td><td>{html.escape(r.target.name)}{warn}</td>"
             f'<td class="num">{a.relevance:.3f}</td>'
@@ -83,9 +84,9 @@ def _explain(r: CollectionResult, paths: Sequence[Path]) -> str:
         f"</td><td class=\"num\">{m.matched_codes}</td><td class=\"num\">{m.matched_images}"
         f"</td><td class=\"num\">{m.mean_score:.4g}</td><td class=\"num\">"
         f"{m.contribution:.4g}</td><td class=\"num\">{m.radius_used}</td></tr>"
-        for m in r.assessment.per_image)
+        for m in r.paper.per_image)
     return (f"<details><summary>{html.escape(r.target.name)}: why S = "
-            f"{r.assessment.score:.4g}</summary><table><tr><th>image</th><th>W</th>"
+            f"{r.paper.score:.4g}</summary><table><tr><th>image</th><th>W</th>"
             "<th>codes</th><th>images m<sub>i</sub></th><th>mean score</th>"
             f"<th>contribution</th><th>radius</th></tr>{rows}</table></details>")
 

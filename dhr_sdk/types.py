@@ -167,12 +167,72 @@ class ImageMatch:
     mean_score: float
     contribution: float
     radius_used: int
-    top_rows: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MatchPairs:
+    """Every (requirement image, importance-list row) pair within the radius.
+
+    ``query[j]`` matched row ``row[j]`` at Hamming distance ``distance[j]``; pairs are sorted
+    by ``(query, row)``. The distinct rows are the collection's matched codes; the images
+    behind them are counted once however many requirement images match them.
+    """
+
+    query: np.ndarray
+    row: np.ndarray
+    distance: np.ndarray
+
+    @classmethod
+    def empty(cls) -> MatchPairs:
+        z = np.zeros(0, dtype=np.int64)
+        return cls(z, z, z)
+
+    def __len__(self) -> int:
+        return int(self.row.size)
+
+    def nearest(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per distinct matched row: ``(rows, distance, query)`` of its nearest requirement
+        image (ties: the lower requirement index), rows ascending."""
+        if not len(self):
+            return self.row, self.distance, self.query
+        order = np.lexsort((self.query, self.distance, self.row))
+        rows = self.row[order]
+        first = np.ones(rows.size, dtype=bool)
+        first[1:] = rows[1:] != rows[:-1]
+        pick = order[first]
+        return self.row[pick], self.distance[pick], self.query[pick]
+
+
+@dataclass(frozen=True)
+class WantedEstimate:
+    """How much of a collection matches the requirement (the ``wanted-count`` assessor).
+
+    ``count`` is the number of the collection's images within the radius of the
+    requirement, each image counted once (weighted: an image counts the largest relative
+    weight ``W_i / max W`` of the requirement images that match it); ``share`` is
+    ``count / n_images``; ``[low, high]`` is the interval at confidence ``level`` over the
+    choice of requirement images (jackknife, see the plugin's docstring).
+    """
+
+    count: float
+    share: float
+    low: float
+    high: float
+    level: float
+    matched_images: int
+    n_images: int
 
 
 @dataclass
 class Assessment:
-    """R(AD) of one requirement against one collection: ``relevance = 1 - k / total``."""
+    """One requirement against one collection.
+
+    For the paper's assessor, ``relevance = 1 - k / total`` is R(AD) and ``score`` is S(q).
+    An assessor that estimates the wanted amount fills ``estimate`` (and sets ``relevance``
+    to its share); collections are ranked by :meth:`ranking_value`. ``matched_images`` are
+    the distinct images of the collection within the radius of any requirement image;
+    ``pairs`` says which requirement image matched which row.
+    """
 
     relevance: float
     score: float
@@ -180,3 +240,10 @@ class Assessment:
     total: int
     per_image: list[ImageMatch]
     warnings: list[str] = field(default_factory=list)
+    matched_images: int = 0
+    pairs: MatchPairs = field(default_factory=MatchPairs.empty)
+    estimate: WantedEstimate | None = None
+
+    def ranking_value(self) -> float:
+        """What collections are sorted by: the estimated count when there is one, else R."""
+        return self.estimate.count if self.estimate is not None else self.relevance

@@ -75,9 +75,13 @@ def test_rank_edges_and_ties() -> None:
     r = 40
     a = asr.assess(il, il.codes[r:r + 1])
     assert a.rank == int(np.flatnonzero(il.scores == il.scores[r])[0]) + 1
-    # a zero-score code ranks with the zero-score block
+    # a requirement whose only matches score 0 (isolated codes) gets R = 0, k = N, not
+    # a position inside the zero-score block (which would measure the isolated share)
     zero_row = int(np.flatnonzero(il.scores == 0)[0])
-    assert asr.assess(il, il.codes[zero_row:zero_row + 1]).rank == zero_row + 1
+    zero = asr.assess(il, il.codes[zero_row:zero_row + 1])
+    assert zero.per_image[0].matched_codes >= 1
+    assert (zero.rank, zero.relevance) == (il.n_codes, 0.0)
+    assert any("importance 0" in w for w in zero.warnings)
 
 
 def test_no_match_policies() -> None:
@@ -89,7 +93,6 @@ def test_no_match_policies() -> None:
     zero = ImportanceListAssessor(no_match="zero").assess(il, req)
     assert zero.per_image[1].matched_images == 0 and zero.per_image[1].contribution == 0
     assert zero.score == pytest.approx(0.5 * zero.per_image[0].mean_score)
-    assert any("matched no code" in w for w in zero.warnings)
     drop = ImportanceListAssessor(no_match="drop").assess(il, req)
     assert drop.score == pytest.approx(drop.per_image[0].mean_score)
     assert drop.per_image[1].weight == 0.0
@@ -103,15 +106,17 @@ def test_no_match_policies() -> None:
 def test_per_image_explanations() -> None:
     il = make_list()
     req = il.codes[[3, 10]]
-    a = ImportanceListAssessor(radius=2, top_matches=3).assess(il, req, np.array([3.0, 1.0]))
+    a = ImportanceListAssessor(radius=2).assess(il, req, np.array([3.0, 1.0]))
     assert [m.weight for m in a.per_image] == pytest.approx([0.75, 0.25])
     dist = hamming_matrix(req, il.codes)
     for i, m in enumerate(a.per_image):
         rows = np.flatnonzero(dist[i] <= 2)
         assert m.matched_codes == rows.size and m.matched_images == il.counts[rows].sum()
-        assert m.top_rows[0] == [3, 10][i] or dist[i, m.top_rows[0]] == 0
-        d = dist[i, m.top_rows]
-        assert list(d) == sorted(d) and len(m.top_rows) == min(3, rows.size)
+        mine = a.pairs.query == i
+        assert np.array_equal(a.pairs.row[mine], rows)
+        assert np.array_equal(a.pairs.distance[mine], dist[i, rows])
+    union = np.flatnonzero((dist <= 2).any(axis=0))
+    assert a.matched_images == il.counts[union].sum()  # each image once, not sum of m_i
 
 
 def test_index_is_reused_and_errors() -> None:

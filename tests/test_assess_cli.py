@@ -91,15 +91,24 @@ def test_json_contract_and_read_only(world: dict[str, Path], tmp_path: Path) -> 
     assert sum(weights) == pytest.approx(1.0)
     assert weights[0] == pytest.approx(0.75 / 10) and weights[-1] == pytest.approx(0.25 / 5)
     assert data["multiple_models"] is True and len(data["models"]) == 2
-    rel = [r["relevance"] for r in data["results"]]
-    assert rel == sorted(rel, reverse=True) and all(0 <= r <= 1 for r in rel)
+    assert data["ranked_by"] == "wanted-count"
+    assert data["paper_assessor"]["name"] == "importance-list"
+    assert [g["weight"] for g in data["requirement_groups"]] == [0.75, 0.25]
+    counts = [r["estimate"]["count"] for r in data["results"]]
+    assert counts == sorted(counts, reverse=True)
     for r in data["results"]:
+        assert 0 <= r["relevance"] <= 1
         assert r["relevance"] == pytest.approx(1 - r["k"] / r["n"]) or r["relevance"] == 0
         assert len(r["per_image"]) == 15
         assert sum(p["contribution"] for p in r["per_image"]) == pytest.approx(r["score"])
-        assert r["matches"] == sum(p["matched_images"] for p in r["per_image"])
+        # distinct images: never more than the collection holds
+        assert r["matches"] <= r["n_images"] == r["estimate"]["n_images"]
+        assert r["matches"] <= sum(p["matched_images"] for p in r["per_image"])
+        e = r["estimate"]
+        assert e["low"] <= e["count"] <= e["high"] and e["share"] == e["count"] / r["n_images"]
         for t in r["top_images"]:
             assert Path(t["path"]).is_file() and t["distance"] <= 2
+            assert t["requirement_image"].endswith(".png")
     html = report.read_text()
     assert html.count("data:image/png;base64,") >= 15 and "ones-own" in html
     assert "src=\"http" not in html and "different models" in html
@@ -114,7 +123,8 @@ def test_explain_lists_contributions(world: dict[str, Path]) -> None:
 
 def test_different_models_are_reported(world: dict[str, Path]) -> None:
     out = run("assess", "-r", world["req"], world["zeros"], world["own"], "-q")
-    assert "2 different models" in out and "model" in out.splitlines()[1]
+    header = next(ln for ln in out.splitlines() if ln.startswith("#"))
+    assert "2 different models" in out and "model" in header.split()
 
 
 def test_bad_inputs_are_one_line_errors(world: dict[str, Path], tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``dhr assess``: rank collections by their relevance R(AD) to a requirement."""
+"""``dhr assess``: rank collections by how much wanted data they hold, with R(AD) beside."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from dhr_sdk.assessment import (
+    DEFAULT_ASSESSOR,
+    PAPER_ASSESSOR,
     AssessmentReport,
     CollectionResult,
     load_requirement,
@@ -19,32 +21,45 @@ from dhr_sdk.cli.common import (
     emit_json,
     json_option,
     params_option,
-    plugin_params,
     quiet_option,
     render_table,
+    shared_params,
 )
 from dhr_sdk.progress import Progress
 from dhr_sdk.report import write_html
 
 
 def ranking_table(report: AssessmentReport) -> str:
-    """The human table: position, collection, R, S, k/N, matches (and model if several)."""
+    """The human table: the wanted estimate (when the ranking assessor makes one), the
+    paper's R(AD), S and k/N, distinct matched images (and the model if several)."""
     multi = report.multiple_models
-    headers = ["#", "collection", "R", "S", "k/N", "matches"] + (["model"] if multi else [])
+    has_estimate = any(r.assessment.estimate for r in report.results)
+    level = next((r.assessment.estimate.level for r in report.results
+                  if r.assessment.estimate), 0.9)
+    head = ["#", "collection"]
+    if has_estimate:
+        head += ["wanted", f"{level:.0%} interval", "share"]
+    head += ["R(AD)", "S", "k/N", "matched", "images"] + (["model"] if multi else [])
     rows = []
     for i, r in enumerate(report.results, 1):
-        a = r.assessment
-        row = [i, r.target.name, f"{a.relevance:.4f}", f"{a.score:.4g}", f"{a.rank}/{a.total}",
-               r.matches]
+        row: list[object] = [i, r.target.name]
+        e = r.assessment.estimate
+        if has_estimate:
+            row += ([f"{e.count:.0f}", f"{e.low:.0f}-{e.high:.0f}", f"{e.share:.1%}"]
+                    if e else ["-", "-", "-"])
+        p = r.paper
+        row += [f"{p.relevance:.4f}", f"{p.score:.4g}", f"{p.rank}/{p.total}", r.matches,
+                r.target.importance.n_images]
         rows.append(row + ([r.target.model_id] if multi else []))
-    return render_table(headers, rows)
+    return render_table(head, rows)
 
 
-def explain_table(r: CollectionResult, paths: list[Path]) -> str:
-    """Per requirement image: weight, matched codes/images, mean score, contribution."""
-    rows = [[paths[m.index].name, f"{m.weight:.3g}", m.matched_codes, m.matched_images,
-             f"{m.mean_score:.4g}", f"{m.contribution:.4g}", m.radius_used]
-            for m in r.assessment.per_image]
+def explain_table(r: CollectionResult, report: AssessmentReport) -> str:
+    """Per requirement image: weight, matched codes/images, mean score, contribution to S."""
+    req = report.requirement
+    rows = [[Path(req.label(m.index)).name, f"{m.weight:.3g}", m.matched_codes,
+             m.matched_images, f"{m.mean_score:.4g}", f"{m.contribution:.4g}", m.radius_used]
+            for m in r.paper.per_image]
     return render_table(["image", "W", "codes", "images", "mean score", "contribution",
                          "radius"], rows)
 
@@ -69,10 +84,11 @@ def model_note(report: AssessmentReport) -> str | None:
 @click.option("-w", "--weight", "weights", multiple=True, type=float,
               help="Weight of each --requirement (or of each code), in order (default: "
                    "equal); a folder's weight is shared equally by its images.")
-@click.option("--assessor", default="importance-list", show_default=True,
-              help="Assessor plugin.")
+@click.option("--assessor", default=DEFAULT_ASSESSOR, show_default=True,
+              help=f"Assessor plugin that ranks the collections; the paper's R(AD) "
+                   f"({PAPER_ASSESSOR}) is always shown beside it.")
 @click.option("--top", type=int, default=6, show_default=True,
-              help="Matched images listed per collection (JSON and report).")
+              help="Matched images listed per collection (JSON and report), nearest first.")
 @click.option("--explain", is_flag=True,
               help="Also print, per collection, each requirement image's matches and "
                    "contribution to S (Eq. 1).")
@@ -86,44 +102,48 @@ def assess(stores: tuple[Path, ...], requirements: tuple[Path, ...],
            requirement_codes: Path | None, weights: tuple[float, ...], assessor: str,
            top: int, explain: bool, report_path: Path | None, params: tuple[str, ...],
            config: Path | None, as_json: bool, quiet: bool) -> None:
-    """Rank STORES by the relevance R(AD) of the requirement (read-only on the stores).
+    """Rank STORES by how much of each matches the requirement (read-only on the stores).
 
-    -p KEY=VALUE sets assessor params (radius, no_match, max_radius, total, top_matches).
+    -p KEY=VALUE goes to both assessors when both declare KEY (radius), -p
+    NAME.KEY=VALUE to one: wanted-count (radius, weighting, level), importance-list
+    (radius, no_match, max_radius, total, aggregate). 'dhr plugins -v' lists them.
     """
     if bool(requirements) == (requirement_codes is not None):
         raise click.UsageError("give the requirement as images (-r PATH ...) or as codes "
                                "(--requirement-codes FILE), not both")
     if requirement_codes is not None:
         req = load_requirement_codes(requirement_codes, list(weights) or None)
-        requirements = (requirement_codes,)
-        weights = ()
     else:
         req = load_requirement(list(requirements), list(weights) or None)
-    asr = make_assessor(assessor, plugin_params("assessor", params, config))
-    report = assess_stores(req, list(stores), asr, top_images=top,
+    names = list(dict.fromkeys([assessor, PAPER_ASSESSOR]))
+    values = shared_params("assessor", names, params, config)
+    ranking = make_assessor(assessor, values[assessor])
+    paper = ranking if assessor == PAPER_ASSESSOR else make_assessor(PAPER_ASSESSOR,
+                                                                     values[PAPER_ASSESSOR])
+    report = assess_stores(req, list(stores), ranking, paper=paper, top_images=top,
                            progress=Progress(quiet=quiet or as_json))
     if report_path is not None:
-        write_html(report_path, [("requirement: " + ", ".join(map(str, requirements)), report)])
+        write_html(report_path, [("requirement: " + req.describe(), report)])
     if as_json:
         data = report.to_json()
         data["report"] = str(report_path) if report_path else None
         emit_json(data)
         return
-    click.echo(f"requirement: {len(req.paths)} image(s) from "
-               + ", ".join(f"{p} (w={w:g})" for p, w in
-                           zip(requirements, weights or [1.0] * len(requirements), strict=True)))
+    for w in report.warnings:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(f"requirement: {req.describe()}")
+    click.echo(f"ranked by: {ranking.name}" + ("" if paper is ranking else
+                                                f"; R(AD) from {paper.name}"))
     click.echo(ranking_table(report))
     if explain:
         for r in report.results:
-            click.echo(f"\n{r.target.name}: S = {r.assessment.score:.4g}")
-            click.echo(explain_table(r, req.paths))
+            click.echo(f"\n{r.target.name}: S = {r.paper.score:.4g}")
+            click.echo(explain_table(r, report))
     note = model_note(report)
     if note:
         click.echo(note)
     for r in report.results:
-        unmatched = sum(m.matched_images == 0 for m in r.assessment.per_image)
-        if unmatched:
-            click.echo(f"warning: {r.target.name}: {unmatched} of {len(req.paths)} requirement "
-                       "image(s) matched no code within the radius", err=True)
+        for w in r.warnings:
+            click.echo(f"warning: {r.target.name}: {w}", err=True)
     if report_path is not None:
         click.echo(f"report: {report_path}")

@@ -55,6 +55,47 @@ def plugin_params(kind: str, pairs: Sequence[str], config: Path | None) -> dict[
     return values
 
 
+def shared_params(kind: str, names: Sequence[str], pairs: Sequence[str],
+                  config: Path | None) -> dict[str, dict[str, Any]]:
+    """Params for several plugins of one kind at once: ``key=value`` (or a plain key of the
+    config's ``[kind]`` section) goes to every named plugin that declares ``key``;
+    ``name.key=value`` (or a ``[kind.name]`` table) to plugin ``name`` only. A key no
+    named plugin declares is an error."""
+    common: dict[str, Any] = {}
+    own: dict[str, dict[str, Any]] = {n: {} for n in names}
+
+    def put(key: str, value: Any) -> None:
+        name, dot, sub = key.partition(".")
+        if dot and name in own:
+            own[name][sub] = value
+        elif dot:
+            raise DhrError(f"parameter {key!r} names {kind} {name!r}, which is not in use "
+                           f"({', '.join(names)})")
+        else:
+            common[key] = value
+
+    if config is not None:
+        section = load_config(config).get(kind, {})
+        if not isinstance(section, dict):
+            raise DhrError(f"config section [{kind}] must be a table")
+        for key, value in section.items():
+            if isinstance(value, dict):
+                for sub, v in value.items():
+                    put(f"{key}.{sub}", v)
+            else:
+                put(key, value)
+    for key, value in parse_key_values(pairs).items():
+        put(key, value)
+    reg = get_registry()
+    fields = {n: set(reg.get(kind, n).cls.Params.model_fields) for n in names}
+    for key in common:
+        if not any(key in f for f in fields.values()):
+            raise DhrError(f"parameter {key!r} is not a parameter of "
+                           f"{' or '.join(names)}; see 'dhr plugins -v'")
+    return {n: {**{k: v for k, v in common.items() if k in fields[n]}, **own[n]}
+            for n in names}
+
+
 def create_plugin(kind: str, name: str, pairs: Sequence[str] = (),
                   config: Path | None = None) -> Any:
     """Instantiate plugin ``name`` of ``kind`` with validated params."""

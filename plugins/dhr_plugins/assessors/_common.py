@@ -1,0 +1,49 @@
+"""Helpers the built-in assessors share: weight and code checks, a cached Hamming index."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dhr_sdk.codes import check_packed
+from dhr_sdk.errors import DhrError
+from dhr_sdk.hamming_index import HammingIndex
+from dhr_sdk.interfaces import Assessor
+from dhr_sdk.types import ImportanceList
+
+
+def normalise_weights(weights: np.ndarray | None, n: int) -> np.ndarray:
+    """Per-image weights W_i summing to 1 (equal when ``None``); one-line error when invalid."""
+    if n == 0:
+        raise DhrError("the requirement has no images")
+    if weights is None:
+        return np.full(n, 1.0 / n)
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.shape[0] != n:
+        raise DhrError(f"got {w.shape[0]} weights for {n} requirement images")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise DhrError("requirement weights must be finite and non-negative")
+    if w.sum() <= 0:
+        raise DhrError("requirement weights must not all be zero")
+    return w / w.sum()
+
+
+def checked_codes(importance: ImportanceList, requirement_codes: np.ndarray) -> np.ndarray:
+    """The requirement's packed codes, refused in one line when their length differs."""
+    codes = check_packed(requirement_codes)
+    if codes.shape[1] * 8 != importance.n_bits:
+        raise DhrError(f"requirement codes have {codes.shape[1] * 8} bits but the importance "
+                       f"list has {importance.n_bits}")
+    return codes
+
+
+class IndexedAssessor(Assessor):
+    """An assessor that searches the importance list's codes with an exact Hamming index."""
+
+    def index_for(self, importance: ImportanceList) -> HammingIndex:
+        """The index over ``importance``'s codes, built once per list object and reused."""
+        cached = getattr(self, "_index_cache", None)
+        if cached is not None and cached[0] is importance:
+            return cached[1]
+        index = HammingIndex(importance.codes, importance.n_bits)
+        self._index_cache = (importance, index)
+        return index
