@@ -164,3 +164,58 @@ def test_load_requirement_weights(world: dict[str, Path]) -> None:
     assert req.weights[:10] == pytest.approx([0.05] * 10) and req.weights[10] == 0.5
     with pytest.raises(DhrError, match="not all zero"):
         load_requirement([world["req"]], [0.0])
+
+
+def test_ranking_by_the_estimate_and_by_the_paper(world: dict[str, Path]) -> None:
+    """The default ranks by the wanted count; --assessor importance-list by R(AD); both
+    report the same R(AD) per collection."""
+    default = json.loads(run("assess", "-r", world["req"], world["ones"], world["zeros"],
+                             "--json"))
+    paper = json.loads(run("assess", "-r", world["req"], world["ones"], world["zeros"],
+                           "--assessor", "importance-list", "--json"))
+    assert default["ranked_by"] == "wanted-count" and paper["ranked_by"] == "importance-list"
+    assert default["results"][0]["collection"] == "zeros"  # 120 zeros against none
+    zeros = default["results"][0]["estimate"]
+    ones = default["results"][1]["estimate"]
+    assert zeros["count"] > ones["count"]
+    assert all(r["estimate"] is None for r in paper["results"])
+    r_default = {r["collection"]: r["relevance"] for r in default["results"]}
+    r_paper = {r["collection"]: r["relevance"] for r in paper["results"]}
+    assert r_default == r_paper
+    rel = [r["relevance"] for r in paper["results"]]
+    assert rel == sorted(rel, reverse=True)
+    out = run("assess", "-r", world["req"], world["ones"], world["zeros"], "-q")
+    assert "wanted" in out and "R(AD)" in out and "10 images: " in out
+
+
+def test_params_go_to_the_assessors_that_declare_them(world: dict[str, Path]) -> None:
+    data = json.loads(run("assess", "-r", world["req"], world["zeros"], "-p", "radius=0",
+                          "-p", "importance-list.total=images", "-p", "level=0.5", "--json"))
+    assert data["assessor"]["params"]["radius"] == 0
+    assert data["assessor"]["params"]["level"] == 0.5
+    assert data["paper_assessor"]["params"] == {**data["paper_assessor"]["params"],
+                                                "radius": 0, "total": "images"}
+    assert "not a parameter" in fail("assess", "-r", world["req"], world["zeros"], "-p",
+                                     "radiuss=1")
+    assert "not in use" in fail("assess", "-r", world["req"], world["zeros"], "-p",
+                                "lsh.n_bits=8")
+
+
+def test_warnings_name_files_and_skipped_ones(world: dict[str, Path], tmp_path: Path) -> None:
+    req = tmp_path / "req"
+    req.mkdir()
+    for p in sorted(world["req"].iterdir())[:3]:
+        (req / p.name).write_bytes(p.read_bytes())
+    (req / "broken.png").write_bytes(b"not a png")
+    # an image the codes put far from every collection image: inverted and noisy
+    noise = np.random.default_rng(0).integers(0, 255, (28, 28), dtype=np.uint8)
+    Image.fromarray(noise).save(req / "noise.png")
+    res = CliRunner().invoke(cli, ["assess", "-r", str(req), str(world["zeros"]), "-p",
+                                   "radius=0", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "skipped unreadable requirement file" in res.output and "broken.png" in res.output
+    data = json.loads(run("assess", "-r", req, world["zeros"], "-p", "radius=0", "--json"))
+    assert [Path(s["path"]).name for s in data["skipped"]] == ["broken.png"]
+    lines = [w for w in data["results"][0]["warnings"] if "matched nothing" in w]
+    assert len(lines) == 1 and "noise.png" in lines[0]  # named by file, never by index
+    assert "requirement image 3" not in lines[0]
