@@ -131,7 +131,7 @@ def _toy_importance(n_bits: int = 16) -> ImportanceList:
 
 
 def check_assessor(cls: type[Assessor], tmp_path: Path) -> None:
-    """R in [0, 1], rank within the list, deterministic, weights validated."""
+    """R in [0, 1], deterministic, weights validated; an estimate (if any) consistent."""
     check_params(cls)
     assessor = _make(cls)
     il = _toy_importance()
@@ -142,6 +142,11 @@ def check_assessor(cls: type[Assessor], tmp_path: Path) -> None:
     assert a.relevance == b.relevance and a.score == b.score
     w = assessor.assess(il, req, np.array([1.0, 0.0, 0.0]))
     assert 0.0 <= w.relevance <= 1.0
+    assert 0 <= a.matched_images <= il.n_images
+    e = a.estimate
+    if e is not None:  # an estimate of the wanted amount is self-consistent
+        assert 0.0 <= e.low <= e.count <= e.high <= e.n_images == il.n_images
+        assert e.share == e.count / e.n_images and a.ranking_value() == e.count
 
 
 def check_backbone(cls: type[Backbone], tmp_path: Path) -> None:
