@@ -30,7 +30,8 @@ from dhr_sdk.store import ModelRecord, Store
 from dhr_sdk.types import Assessment, ImportanceList
 
 __all__ = ["DEFAULT_ASSESSOR", "PAPER_ASSESSOR", "AssessmentReport", "CollectionResult",
-           "Requirement", "StoreTarget", "assess", "encode_images", "encode_requirement",
+           "Requirement", "StoreTarget", "assess", "assess_targets", "encode_images",
+           "encode_requirement",
            "load_requirement", "load_requirement_codes", "make_assessor", "model_fingerprint",
            "open_target"]
 
@@ -331,12 +332,22 @@ def assess(requirement: Requirement, stores: Sequence[str | Path],
     """
     if not stores:
         raise DhrError("give at least one store to assess")
+    targets = [open_target(s, need_model=requirement.codes is None) for s in stores]
+    return assess_targets(requirement, targets, assessor, paper=paper, top_images=top_images,
+                          codes_by_model=encode_requirement(requirement, targets, progress),
+                          progress=progress)
+
+
+def assess_targets(requirement: Requirement, targets: Sequence[StoreTarget],
+                   assessor: Assessor | None = None, *, paper: Assessor | None = None,
+                   top_images: int = 6, codes_by_model: dict[str, np.ndarray],
+                   progress: Progress = QUIET) -> AssessmentReport:
+    """:func:`assess` on stores already opened, with the requirement already encoded per
+    model id (a resident server keeps targets, models and assessors' indexes loaded)."""
     if top_images < 0:
         raise DhrError("--top must be >= 0")
     assessor = assessor or make_assessor()
     paper = paper or paper_assessor_for(assessor)
-    targets = [open_target(s, need_model=requirement.codes is None) for s in stores]
-    codes_by_model = encode_requirement(requirement, targets, progress)
     results = []
     for t in progress.iterate(targets, desc="assess", unit="store"):
         codes = codes_by_model[t.model_id]
