@@ -1,4 +1,8 @@
-"""The retrieval evaluation protocol: split, fit, encode, measure.
+"""The retrieval evaluation protocols: split, fit, encode, measure — or a fitted model as is.
+
+:func:`run_evaluation` measures hashers on one dataset (steps 1–3 below);
+:func:`evaluate_model` measures an already fitted model on the user's own queries and
+database (no split, no refit: the model the user will deploy).
 
 1. :func:`split_indices` draws, with one seed, ``n_queries`` queries, a database from the
    rest (all of it by default) and a training set — by default sampled from the database,
@@ -25,8 +29,10 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -42,6 +48,7 @@ from dhr_sdk.metrics import (
     RetrievalMetrics,
     evaluate_retrieval,
 )
+from dhr_sdk.model import HashModel, load_model
 from dhr_sdk.model_size import model_size
 from dhr_sdk.plugins import get_registry
 from dhr_sdk.progress import QUIET, Progress
@@ -318,3 +325,71 @@ def run_evaluation(data: LabeledFeatures, hashers: Sequence[tuple[str, dict[str,
                       backbone_params=data.backbone_params, split=split,
                       split_sizes=parts.sizes(), metric_spec=metrics, results=results,
                       feature_seconds=data.feature_seconds)
+
+
+class EvalWarning(UserWarning):
+    """Something that makes a fitted model's evaluation say less than it seems to."""
+
+
+def evaluate_model(model: str | Path | HashModel, queries: str | Path, database: str | Path, *,
+                   query_labels: str | Path | None = None,
+                   database_labels: str | Path | None = None,
+                   metrics: MetricSpec = MetricSpec(), seed: int = 0,
+                   cache: str | Path | None = None, batch_size: int = 64, device: str = "cpu",
+                   progress: Progress = QUIET) -> Any:
+    """Measure a fitted model on the user's own queries and database; an :class:`EvalReport`.
+
+    No split is drawn and nothing is fitted: ``model`` (a model file, any store holding a
+    model, or a :class:`HashModel`) encodes both sides as ``dhr encode`` does
+    (:func:`dhr_sdk.eval_data.model_codes`: a labeled folder or ``.txt`` list with its
+    labels file, or a store's own codes, features and labels; folder features are cached
+    in ``cache``/``features-<side>.h5`` when ``cache`` is given). Label names are matched
+    across the two sides; no name in common, or images on both sides, is warned about
+    (:class:`EvalWarning`) and recorded in the report. The database is measured in a
+    random order drawn with ``seed`` (:func:`database_order`): the tie rule keeps database
+    order, and a folder's sorted ids (``cat/…`` before ``dog/…``) would carry the labels
+    into it. Nothing given is written to.
+    """
+    from dhr_sdk.assessment import model_fingerprint
+    from dhr_sdk.eval_data import describe_pair, joint_labels, model_codes, pair_warnings
+    from dhr_sdk.eval_report import EvalReport
+
+    hm = model if isinstance(model, HashModel) else load_model(model)
+    fp = model_fingerprint(hm.to_record())
+    progress.log(f"model {fp}: {hm.hasher.name}, {hm.n_bits} bits, backbone {hm.backbone}")
+    q, db = (model_codes(hm, src, labels, role=role, fingerprint=fp,
+                         cache=None if cache is None else Path(cache) / f"features-{role}.h5",
+                         batch_size=batch_size, device=device, progress=progress)
+             for role, src, labels in (("queries", queries, query_labels),
+                                       ("database", database, database_labels)))
+    q_labels, db_labels, names = joint_labels(q, db)
+    notes = pair_warnings(q, db)
+    for note in notes:
+        warnings.warn(note, EvalWarning, stacklevel=2)
+    order = database_order(len(db), seed)
+    m = evaluate_retrieval(q.codes, db.codes[order], q_labels, db_labels[order],
+                           topk=metrics.topk, radius=metrics.radius, k_values=metrics.k_values,
+                           no_relevant=metrics.no_relevant)
+    res = EvalResult(hm.hasher.name, hm.n_bits, hm.hasher.params.model_dump(mode="json"), m,
+                     0.0, q.encode_seconds + db.encode_seconds, q.n_encoded + db.n_encoded,
+                     int(np.unique(db.codes, axis=0).shape[0]),
+                     info={"requires": sorted(hm.hasher.required_inputs()),
+                           "model": model_size(hm.hasher), "fingerprint": fp})
+    feature_dim = hm.make_backbone().output_dim
+    model_info = {"path": None if isinstance(model, HashModel) else str(model),
+                  "fingerprint": fp, "hasher": hm.hasher.name, "n_bits": hm.n_bits,
+                  "params": res.params, "backbone": hm.backbone,
+                  "backbone_params": hm.backbone_params}
+    return EvalReport(dataset=describe_pair(q, db, names, q_labels, db_labels, feature_dim),
+                      backbone=hm.backbone, backbone_params=dict(hm.backbone_params),
+                      split=None, split_sizes={"n_queries": len(q), "n_database": len(db)},
+                      metric_spec=metrics, results=[res],
+                      feature_seconds=q.feature_seconds + db.feature_seconds,
+                      model=model_info, sources={"queries": q.source, "database": db.source},
+                      warnings=notes, order_seed=seed)
+
+
+def database_order(n: int, seed: int = 0) -> np.ndarray:
+    """The seeded random order in which :func:`evaluate_model` ranks a database of ``n``."""
+    return np.random.default_rng(seed).permutation(n)
+

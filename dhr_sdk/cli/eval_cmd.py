@@ -1,4 +1,5 @@
-"""``dhr eval``: retrieval evaluation of hashers (mAP@K, MAP/P@HD<=2, PR, P@k) with plots."""
+"""``dhr eval``: retrieval evaluation (mAP@K, MAP/P@HD<=2, PR, P@k) with plots, of hashers
+fitted on a split or of a fitted model on the user's own queries and database."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from dhr_sdk.cli.common import (
 from dhr_sdk.errors import DhrError
 from dhr_sdk.eval_data import DEFAULT_BACKBONE, LabeledFeatures, collection_features, demo_features
 from dhr_sdk.eval_report import EvalReport
-from dhr_sdk.evaluation import MetricSpec, SplitSpec, run_evaluation
+from dhr_sdk.evaluation import MetricSpec, SplitSpec, evaluate_model, run_evaluation
 from dhr_sdk.params import load_config, parse_key_values
 from dhr_sdk.plugins import get_registry
 
@@ -91,8 +92,17 @@ def load_data(dataset: str | None, collection: Path | None, labels: Path | None,
                                batch_size=batch_size, device=device, progress=prog)
 
 
+SPLIT_ONLY = ("collection", "dataset", "labels", "tags", "store", "hashers", "bits", "backbone",
+              "backbone_pairs", "params", "config", "train", "train_from", "part")
+MODEL_ONLY = ("query_labels", "database_labels")
+DEFAULT_QUERIES = 1000
+
+
 @click.command(name="eval")
 @click.argument("collection", required=False, type=click.Path(path_type=Path))
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A fitted hash model (a 'dhr fit' file or any store holding a model): "
+                   "evaluate it as it is on --queries and --database (no split, no fitting).")
 @click.option("--dataset", default=None,
               help="Built-in labeled data: animal-mnist, mnist or animal-multilabel.")
 @click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -101,8 +111,8 @@ def load_data(dataset: str | None, collection: Path | None, labels: Path | None,
               help="Tags side file of COLLECTION (for hashers that require tags).")
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Feature cache for COLLECTION [default: OUTPUT/features.h5].")
-@click.option("--hasher", "hashers", multiple=True, required=True,
-              help="Hasher plugin to evaluate (repeatable).")
+@click.option("--hasher", "hashers", multiple=True,
+              help="Hasher plugin to fit and evaluate on a split (repeatable).")
 @click.option("--bits", default="16,32,64", show_default=True, help="Code lengths.")
 @click.option("--backbone", default=DEFAULT_BACKBONE, show_default=True,
               help="Backbone plugin producing the features every hasher sees.")
@@ -112,14 +122,26 @@ def load_data(dataset: str | None, collection: Path | None, labels: Path | None,
               help="Hasher parameter (repeatable): KEY=VALUE for every selected hasher that "
                    "has KEY, HASHER.KEY=VALUE for one hasher.")
 @config_option
-@click.option("--queries", type=int, default=1000, show_default=True, help="Query images.")
-@click.option("--database", type=int, default=None,
-              help="Database images [default: all non-queries].")
+@click.option("--queries", default=None, metavar="N|PATH",
+              help="Split: number of query images [default: 1000]. With --model: the query "
+                   "images, a labeled folder or .txt list of image paths (--query-labels), or "
+                   "a store holding codes and labels.")
+@click.option("--database", default=None, metavar="N|PATH",
+              help="Split: database images [default: all non-queries]. With --model: the "
+                   "database, a labeled folder or .txt list (--database-labels) or a store.")
+@click.option("--query-labels", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --model: labels side file of the --queries folder (ids relative to "
+                   "it); for a store, replaces the labels it records.")
+@click.option("--database-labels", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="With --model: labels side file of the --database folder "
+                                 "(for a store, replaces the labels it records).")
 @click.option("--train", type=int, default=None,
               help="Training images [default: min(5000, database)].")
 @click.option("--train-from", type=click.Choice(["database", "rest"]), default="database",
               show_default=True, help="Draw the training set from the database or the rest.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the split; with --model, of the database's random order (ties "
+                   "keep database order).")
 @click.option("--part", type=click.Choice(["test", "dev"]), default="test", show_default=True,
               help="'dev': development queries drawn from the database, never the test "
                    "queries, for choosing settings (docs/evaluation.md).")
@@ -130,7 +152,8 @@ def load_data(dataset: str | None, collection: Path | None, labels: Path | None,
 @click.option("--no-relevant", type=click.Choice(["zero", "exclude"]), default="zero",
               show_default=True, help="Queries without any relevant item: score 0 or drop.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder for results.json, results.md and plots.")
+              required=True, help="Folder for results.json, results.md and plots (and the "
+                                  "feature caches of folders).")
 @click.option("--plot-format", default="png", show_default=True, help="png, svg or png,svg.")
 @click.option("--batch-size", type=int, default=256, show_default=True,
               help="Images per backbone forward pass.")
@@ -138,34 +161,65 @@ def load_data(dataset: str | None, collection: Path | None, labels: Path | None,
 @click.option("--json", "as_json", is_flag=True,
               help="Print the report as JSON (contract: docs/evaluation.md).")
 @quiet_option
-def eval_command(collection: Path | None, dataset: str | None, labels: Path | None,
-                 tags: Path | None, store: Path | None, hashers: tuple[str, ...], bits: str,
-                 backbone: str, backbone_pairs: tuple[str, ...], params: tuple[str, ...],
-                 config: Path | None, queries: int, database: int | None, train: int | None,
-                 train_from: str, seed: int, part: str, topk: str, radius: int, no_relevant: str,
-                 output: Path, plot_format: str, batch_size: int, device: str, as_json: bool,
-                 quiet: bool) -> None:
-    """Evaluate hashers by Hamming-ranking retrieval on labeled data.
+@click.pass_context
+def eval_command(ctx: click.Context, collection: Path | None, model: Path | None,
+                 dataset: str | None, labels: Path | None, tags: Path | None,
+                 store: Path | None, hashers: tuple[str, ...], bits: str, backbone: str,
+                 backbone_pairs: tuple[str, ...], params: tuple[str, ...],
+                 config: Path | None, queries: str | None, database: str | None,
+                 query_labels: Path | None, database_labels: Path | None, train: int | None,
+                 train_from: str, seed: int, part: str, topk: str, radius: int,
+                 no_relevant: str, output: Path, plot_format: str, batch_size: int,
+                 device: str, as_json: bool, quiet: bool) -> None:
+    """Evaluate hash codes by Hamming-ranking retrieval on labeled data.
 
-    Splits the data into queries / database / training set (seeded), fits each hasher at
-    each code length on the training features, encodes database and queries, and reports
-    mAP@K, MAP/P/R within Hamming radius, PR curves and precision@k (docs/evaluation.md).
+    \b
+    Two ways (docs/evaluation.md):
+      dhr eval --dataset NAME | COLLECTION --labels FILE --hasher NAME ...
+        splits the data into queries / database / training set (seeded), fits each
+        hasher at each code length on the training features, encodes and measures;
+      dhr eval --model MODEL.h5 --queries Q --database DB [--query-labels FILE]
+               [--database-labels FILE]
+        measures the fitted model you will deploy on your own queries and database
+        (labeled folders or stores): no split is drawn and nothing is fitted.
+
+    Both report mAP@K, MAP/P/R within Hamming radius, PR curves and precision@k.
     """
     prog = progress(quiet)
-    names = list(dict.fromkeys(hashers))
-    per_hasher = hasher_params(names, params, config)
-    bb_params = dict(load_config(config).get("backbone", {})) if config else {}
-    bb_params.update(parse_key_values(backbone_pairs))
-    code_bits = parse_ints(bits, "--bits")
     spec = MetricSpec(topk=parse_ints(topk, "--topk", allow_all=True), radius=radius,
                       no_relevant=no_relevant)  # type: ignore[arg-type]
-    split = SplitSpec(queries, database, train, seed, train_from,  # type: ignore[arg-type]
-                      part)  # type: ignore[arg-type]
     formats = parse_formats(plot_format)
-    data = load_data(dataset, collection, labels, tags, store, output, backbone, bb_params,
-                     batch_size, device, prog)
-    report: EvalReport = run_evaluation(data, per_hasher, code_bits, split, spec, prog)
-    report.command = command_line(click.get_current_context())
+    if model is not None:
+        _check_model_usage(ctx, queries, database)
+        assert queries is not None and database is not None
+        report: EvalReport = evaluate_model(
+            model, queries, database, query_labels=query_labels,
+            database_labels=database_labels, metrics=spec, seed=seed, cache=output,
+            batch_size=batch_size, device=device, progress=prog)
+        report.command = command_line(ctx, skip=SPLIT_ONLY)
+    else:
+        given = _given(ctx, MODEL_ONLY)
+        if given:
+            raise click.UsageError(f"{', '.join(given)} go with --model (the labels of the "
+                                   "--queries / --database folders of a fitted model)")
+        if not hashers:
+            raise click.UsageError("give --hasher NAME (fit and evaluate hashers on a split) "
+                                   "or --model MODEL (evaluate a fitted model on --queries "
+                                   "and --database)")
+        n_queries = _count(queries, "--queries", DEFAULT_QUERIES)
+        n_database = _count(database, "--database", None)
+        names = list(dict.fromkeys(hashers))
+        per_hasher = hasher_params(names, params, config)
+        bb_params = dict(load_config(config).get("backbone", {})) if config else {}
+        bb_params.update(parse_key_values(backbone_pairs))
+        code_bits = parse_ints(bits, "--bits")
+        split = SplitSpec(n_queries, n_database, train, seed,  # type: ignore[arg-type]
+                          train_from, part)  # type: ignore[arg-type]
+        data = load_data(dataset, collection, labels, tags, store, output, backbone, bb_params,
+                         batch_size, device, prog)
+        report = run_evaluation(data, per_hasher, code_bits, split, spec, prog)
+        report.command = command_line(ctx, skip=MODEL_ONLY,
+                                      values={"queries": n_queries, "database": n_database})
     files = report.write(output, formats)
     if as_json:
         emit_json({**report.to_dict(), "files": [str(f) for f in files]})
@@ -173,6 +227,41 @@ def eval_command(collection: Path | None, dataset: str | None, labels: Path | No
     headers, rows = report.table()
     click.echo(render_table(headers, rows))
     click.echo(f"wrote {len(files)} files to {output}")
+
+
+def _given(ctx: click.Context, names: Sequence[str]) -> list[str]:
+    """The command-line spelling of the parameters in ``names`` that the user set."""
+    out = []
+    for param in ctx.command.params:
+        if param.name in names and ctx.get_parameter_source(param.name) not in (
+                None, click.core.ParameterSource.DEFAULT):
+            out.append(param.human_readable_name if isinstance(param, click.Argument)
+                       else max(param.opts, key=len))
+    return out
+
+
+def _check_model_usage(ctx: click.Context, queries: str | None, database: str | None) -> None:
+    """--model evaluates the model as it is: no option that chooses a split or a fit."""
+    given = _given(ctx, SPLIT_ONLY)
+    if given:
+        hint = ("; give each side's labels with --query-labels / --database-labels"
+                if "--labels" in given else "")
+        raise click.UsageError(f"{', '.join(given)} cannot be combined with --model (a fitted "
+                               f"model is evaluated as it is: no split, nothing fitted){hint}")
+    if queries is None or database is None:
+        raise click.UsageError("--model needs --queries Q and --database DB (labeled image "
+                               "folders, .txt lists of image paths, or stores)")
+
+
+def _count(value: str | None, option: str, default: int | None) -> int | None:
+    """A split size given as text (``--queries``/``--database`` also take paths with --model)."""
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number of images (a folder or store "
+                                 "goes with --model MODEL)", param_hint=option) from None
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -183,12 +272,16 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return formats
 
 
-def command_line(ctx: click.Context) -> str:
-    """The invocation as an explicit command (every option that affects results, in order)."""
+def command_line(ctx: click.Context, skip: Sequence[str] = (),
+                 values: dict[str, Any] | None = None) -> str:
+    """The invocation as an explicit command (every option that affects results, in order).
+
+    ``skip``: parameters of the other way of evaluating; ``values``: resolved defaults.
+    """
     parts = ["dhr", "eval"]
     for param in ctx.command.params:
-        value = ctx.params.get(param.name or "")
-        if param.name in ("as_json", "quiet") or value is None or value is False \
+        value = {**ctx.params, **(values or {})}.get(param.name or "")
+        if param.name in ("as_json", "quiet", *skip) or value is None or value is False \
                 or value == ():
             continue
         if isinstance(param, click.Argument):
