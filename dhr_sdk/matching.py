@@ -22,7 +22,7 @@ def match_pairs(index: HammingIndex, codes: np.ndarray, radius: int,
     caller can search a subset (e.g. widening the radius for unmatched images only).
     """
     lims, ids, dists = index.radius_search(codes, radius)
-    sizes = np.diff(np.asarray(lims, dtype=np.int64))
+    sizes = np.diff(np.asarray(lims, dtype=np.int64)).astype(np.int64)
     owner = np.repeat(np.arange(codes.shape[0]), sizes)
     q = owner if queries is None else np.asarray(queries, dtype=np.int64)[owner]
     return MatchPairs(q.astype(np.int64), np.asarray(ids, dtype=np.int64),
