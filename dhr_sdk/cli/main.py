@@ -22,6 +22,7 @@ from dhr_sdk.cli import (
     info_cmd,
     plugins_cmd,
     rank_cmd,
+    select_cmd,
 )
 from dhr_sdk.errors import DhrError
 
@@ -68,6 +69,7 @@ cli.add_command(eval_cmd.eval_command)
 cli.add_command(import_codes_cmd.import_codes_command)
 cli.add_command(graph_cmd.graph)
 cli.add_command(rank_cmd.rank_command, name="rank")
+cli.add_command(select_cmd.select_command, name="select")
 
 
 def main() -> None:
