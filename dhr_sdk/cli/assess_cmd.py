@@ -11,8 +11,6 @@ from dhr_sdk.assessment import (
     PAPER_ASSESSOR,
     AssessmentReport,
     CollectionResult,
-    load_requirement,
-    load_requirement_codes,
     make_assessor,
 )
 from dhr_sdk.assessment import assess as assess_stores
@@ -25,6 +23,7 @@ from dhr_sdk.cli.common import (
     render_table,
     shared_params,
 )
+from dhr_sdk.cli.requirement_options import requirement_options, resolve_requirement
 from dhr_sdk.progress import Progress
 from dhr_sdk.report import write_html
 
@@ -74,16 +73,7 @@ def model_note(report: AssessmentReport) -> str | None:
 
 @click.command()
 @click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-r", "--requirement", "requirements", multiple=True,
-              type=click.Path(path_type=Path),
-              help="Requirement image file or folder of images (repeatable).")
-@click.option("--requirement-codes", "requirement_codes", default=None,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="Instead of images: requirement hash codes (.npy/.npz as for "
-                   "'dhr import-codes'), for stores of imported codes that have no model.")
-@click.option("-w", "--weight", "weights", multiple=True, type=float,
-              help="Weight of each --requirement (or of each code), in order (default: "
-                   "equal); a folder's weight is shared equally by its images.")
+@requirement_options
 @click.option("--assessor", default=DEFAULT_ASSESSOR, show_default=True,
               help=f"Assessor plugin that ranks the collections; the paper's R(AD) "
                    f"({PAPER_ASSESSOR}) is always shown beside it.")
@@ -108,13 +98,7 @@ def assess(stores: tuple[Path, ...], requirements: tuple[Path, ...],
     NAME.KEY=VALUE to one: wanted-count (radius, weighting, level), importance-list
     (radius, no_match, max_radius, total, aggregate). 'dhr plugins -v' lists them.
     """
-    if bool(requirements) == (requirement_codes is not None):
-        raise click.UsageError("give the requirement as images (-r PATH ...) or as codes "
-                               "(--requirement-codes FILE), not both")
-    if requirement_codes is not None:
-        req = load_requirement_codes(requirement_codes, list(weights) or None)
-    else:
-        req = load_requirement(list(requirements), list(weights) or None)
+    req = resolve_requirement(requirements, requirement_codes, weights).requirement
     names = list(dict.fromkeys([assessor, PAPER_ASSESSOR]))
     values = shared_params("assessor", names, params, config)
     ranking = make_assessor(assessor, values[assessor])
