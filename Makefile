@@ -26,6 +26,7 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check dhr_sdk plugins tests benchmarks examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 test: lint
 	$(PY) -m pytest -q

@@ -19,9 +19,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
-from dhr_sdk.codes import pack_bits, to_words
-from dhr_sdk.plugins import get_registry
-from dhr_sdk.types import ImportanceList
+from dhr_sdk.codes.packing import pack_bits, to_words
+from dhr_sdk.core.registry import get_registry
+from dhr_sdk.core.types import ImportanceList
 
 
 def synthetic_list(n_codes: int, n_bits: int, seed: int) -> ImportanceList:

@@ -28,11 +28,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from dhr_sdk.core.interfaces import Backbone
+from dhr_sdk.core.registry import get_registry
 from dhr_sdk.data.collection import Collection
-from dhr_sdk.data.demo import load_demo_arrays
 from dhr_sdk.data.features import extract_collection, features_from_arrays
-from dhr_sdk.interfaces import Backbone
-from dhr_sdk.plugins import get_registry
+from dhr_sdk.datasets.demo import load_demo_arrays
 
 #: (backbone, params, share of --n images used): the 224² default runs on fewer images.
 CONFIGS: list[tuple[str, dict[str, object], float]] = [

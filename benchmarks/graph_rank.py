@@ -41,7 +41,7 @@ def _digest(adj: Any) -> str:
 
 
 def worker_ours(codes: np.ndarray, radius: int) -> dict[str, Any]:
-    from dhr_plugins.graph_hamming import HammingGraphBuilder
+    from dhr_plugins.graphs.hamming import HammingGraphBuilder
 
     start, cpu = time.perf_counter(), time.process_time()
     graph = HammingGraphBuilder(radius=radius).build(codes, codes.shape[1] * 8)
@@ -54,7 +54,7 @@ def worker_faiss(codes: np.ndarray, radius: int, config: str) -> dict[str, Any]:
     import faiss
     import scipy.sparse as sp
 
-    from dhr_sdk.hamming_index import group_identical
+    from dhr_sdk.codes.hamming_index import group_identical
 
     n_bits = codes.shape[1] * 8
     start, cpu = time.perf_counter(), time.process_time()
@@ -82,14 +82,14 @@ def worker_faiss(codes: np.ndarray, radius: int, config: str) -> dict[str, Any]:
 def worker_rank(codes: np.ndarray, radius: int, shr_max_iter: int) -> dict[str, Any]:
     import warnings
 
-    from dhr_plugins.graph_hamming import HammingGraphBuilder, expand_to_images
+    from dhr_plugins.graphs.hamming import HammingGraphBuilder
     from dhr_plugins.rankers.cpr import CPRRanker
     from dhr_plugins.rankers.shr import SHRRanker
 
     warnings.simplefilter("ignore")  # non-convergence is reported in the table
     graph = HammingGraphBuilder(radius=radius).build(codes, codes.shape[1] * 8)
     start = time.perf_counter()
-    images = expand_to_images(graph)
+    images = graph.per_image()
     out: dict[str, Any] = {"nodes": graph.n_nodes, "edges": graph.n_edges,
                            "images": graph.n_images, "image_nodes": images.n_nodes,
                            "image_edges": images.n_edges,

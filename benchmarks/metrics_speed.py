@@ -19,8 +19,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
-from dhr_sdk.codes import unpack_bits
-from dhr_sdk.metrics import evaluate_retrieval
+from dhr_sdk.codes.packing import unpack_bits
+from dhr_sdk.evaluation.metrics import evaluate_retrieval
 
 
 def loop_map_at_k(qc: np.ndarray, dbc: np.ndarray, ql: np.ndarray, dbl: np.ndarray,

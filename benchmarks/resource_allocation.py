@@ -24,11 +24,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 from PIL import Image
 
-from dhr_sdk.allocation import RequirementResult, RequirementSpec
-from dhr_sdk.data.demo import load_demo_arrays
-from dhr_sdk.data.multilabel import compose_multilabel
-from dhr_sdk.demo import DemoConfig, DemoResult, assess_demo, build_demo_stores, demo
-from dhr_sdk.progress import Progress
+from dhr_sdk.core.progress import Progress
+from dhr_sdk.datasets.demo import load_demo_arrays
+from dhr_sdk.datasets.multilabel import compose_multilabel
+from dhr_sdk.evaluation.allocation import RequirementResult, RequirementSpec
+from dhr_sdk.evaluation.demo import DemoConfig, DemoResult, assess_demo, build_demo_stores, demo
 
 MARKER = "## Measured (generated below this line)"
 CONFIGS: list[dict[str, Any]] = [

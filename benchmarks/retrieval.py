@@ -34,12 +34,14 @@ from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from dhr_sdk.eval_data import DEFAULT_BACKBONE, demo_features
-from dhr_sdk.eval_report import EvalReport, describe_protocol, markdown_table
-from dhr_sdk.evaluation import MetricSpec, SplitSpec, run_evaluation
-from dhr_sdk.params import parse_key_values
-from dhr_sdk.plugins import get_registry
-from dhr_sdk.progress import Progress
+from dhr_sdk.core.params import parse_key_values
+from dhr_sdk.core.progress import Progress
+from dhr_sdk.core.registry import get_registry
+from dhr_sdk.evaluation.data import DEFAULT_BACKBONE, demo_features
+from dhr_sdk.evaluation.protocol import run_evaluation
+from dhr_sdk.evaluation.report import EvalReport, describe_protocol, markdown_table
+from dhr_sdk.evaluation.spec import MetricSpec
+from dhr_sdk.evaluation.split import SplitSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results" / "retrieval.json"
@@ -191,7 +193,7 @@ def cost_lines(groups: list[list[dict[str, Any]]]) -> list[str]:
 
     Times side by side per code length, each with the run that produced it (times of one
     run share one machine load; different runs may not). Sizes come from the row's
-    ``result.info.model`` (see :mod:`dhr_sdk.model_size`); older rows lack it: "—".
+    ``result.info.model`` (see :mod:`dhr_sdk.model.size`); older rows lack it: "—".
     """
     deep = [[r for r in rows if r["result"]["hasher"] in DEEP] for rows in groups]
     if not any(deep):

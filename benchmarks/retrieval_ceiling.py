@@ -29,11 +29,11 @@ import sys
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
-from dhr_plugins.hashers._lagnh_tags import fit_pseudo_centres, pseudo_tags
+from dhr_plugins.hashers.lagnh.tags import fit_pseudo_centres, pseudo_tags
 from sklearn.cluster import KMeans
 
-from dhr_sdk.eval_data import DEFAULT_BACKBONE, demo_features
-from dhr_sdk.evaluation import SplitSpec, split_indices
+from dhr_sdk.evaluation.data import DEFAULT_BACKBONE, demo_features
+from dhr_sdk.evaluation.split import SplitSpec, split_indices
 
 PATCH = 7
 INK = 0.02  # a patch with mean intensity (unit pixels) above this is "non-empty"
@@ -43,8 +43,8 @@ def map_at_k(scores: np.ndarray, query_labels: np.ndarray, db_labels: np.ndarray
              k: int = 1000) -> float:
     """mAP@k of rankings by descending ``scores`` (q, n_db); ties keep database order.
 
-    Same definition as :mod:`dhr_sdk.metrics`: AP divides by the relevant items in the top
-    k, a query without relevant items in the top k scores 0.
+    Same definition as :mod:`dhr_sdk.evaluation.metrics`: AP divides by the relevant items in
+    the top k, a query without relevant items in the top k scores 0.
     """
     k = min(k, scores.shape[1])
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]

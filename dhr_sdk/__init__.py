@@ -1,15 +1,55 @@
-"""dhr-sdk: deep-hash-based, relevance-aware data quality assessment of image collections."""
+"""dhr-sdk: deep-hash-based, relevance-aware data quality assessment of image collections.
+
+This module is the **plugin API**: everything a plugin needs is importable from here
+(``from dhr_sdk import Hasher, Params, FitData, pack_bits, hookimpl``). Plugins import
+only this module and :mod:`dhr_sdk.testing`; ``make lint`` checks it (docs/architecture.md).
+Importing it never imports torch.
+"""
 
 from dhr_sdk._version import __version__
-from dhr_sdk.errors import DhrError, NotFittedError, ParamsError, PluginError, StoreFormatError
-from dhr_sdk.hookspecs import hookimpl
-from dhr_sdk.interfaces import Assessor, Backbone, GraphBuilder, Hasher, Ranker
-from dhr_sdk.params import Params
-from dhr_sdk.plugins import get_registry
-from dhr_sdk.types import Assessment, FitData, HashGraph, ImportanceList, RankResult
+from dhr_sdk.codes.hamming_index import DEFAULT_CHUNK_PAIRS, HammingIndex, group_identical
+from dhr_sdk.codes.matching import concat_pairs, distinct_images, match_pairs, row_values
+from dhr_sdk.codes.packing import (
+    MAX_BITS,
+    MIN_BITS,
+    check_n_bits,
+    check_packed,
+    hamming_matrix,
+    pack_bits,
+    unpack_bits,
+)
+from dhr_sdk.core.device import resolve_device
+from dhr_sdk.core.errors import DhrError, NotFittedError, ParamsError, PluginError, StoreFormatError
+from dhr_sdk.core.hookspecs import hookimpl
+from dhr_sdk.core.interfaces import (
+    Assessor,
+    Backbone,
+    FitData,
+    FitImages,
+    GraphBuilder,
+    Hasher,
+    Plugin,
+    Ranker,
+)
+from dhr_sdk.core.params import Params
+from dhr_sdk.core.progress import QUIET, Progress
+from dhr_sdk.core.registry import get_registry
+from dhr_sdk.core.types import (
+    Assessment,
+    HashGraph,
+    ImageMatch,
+    ImportanceList,
+    MatchPairs,
+    RankResult,
+    WantedEstimate,
+)
 
 __all__ = [
-    "Assessment", "Assessor", "Backbone", "DhrError", "FitData", "GraphBuilder", "HashGraph",
-    "Hasher", "ImportanceList", "NotFittedError", "Params", "ParamsError", "PluginError",
-    "RankResult", "Ranker", "StoreFormatError", "__version__", "get_registry", "hookimpl",
+    "DEFAULT_CHUNK_PAIRS", "MAX_BITS", "MIN_BITS", "QUIET", "Assessment", "Assessor", "Backbone",
+    "DhrError", "FitData", "FitImages", "GraphBuilder", "HammingIndex", "HashGraph", "Hasher",
+    "ImageMatch", "ImportanceList", "MatchPairs", "NotFittedError", "Params", "ParamsError",
+    "Plugin", "PluginError", "Progress", "RankResult", "Ranker", "StoreFormatError",
+    "WantedEstimate", "__version__", "check_n_bits", "check_packed", "concat_pairs",
+    "distinct_images", "get_registry", "group_identical", "hamming_matrix", "hookimpl",
+    "match_pairs", "pack_bits", "resolve_device", "row_values", "unpack_bits",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dhr_sdk import plugins
+from dhr_sdk.core import registry as plugins
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 

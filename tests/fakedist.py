@@ -29,7 +29,7 @@ HASHER_MODULE = '''
 import numpy as np
 from pydantic import Field
 from dhr_sdk import Hasher, Params, hookimpl
-from dhr_sdk.codes import pack_bits
+from dhr_sdk.codes.packing import pack_bits
 
 class P(Params):
     n_bits: int = Field(16, description="bits")

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import click
 
-from dhr_sdk.assessment import (
+from dhr_sdk.assessment.assess import (
     DEFAULT_ASSESSOR,
     PAPER_ASSESSOR,
     AssessmentReport,
     CollectionResult,
     make_assessor,
 )
-from dhr_sdk.assessment import assess as assess_stores
+from dhr_sdk.assessment.assess import assess as assess_stores
+from dhr_sdk.assessment.report import write_html
 from dhr_sdk.cli.common import (
     config_option,
     emit_json,
@@ -24,8 +25,7 @@ from dhr_sdk.cli.common import (
     shared_params,
 )
 from dhr_sdk.cli.requirement_options import requirement_options, resolve_requirement
-from dhr_sdk.progress import Progress
-from dhr_sdk.report import write_html
+from dhr_sdk.core.progress import Progress
 
 
 def ranking_table(report: AssessmentReport) -> str:

@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 
 import click
 
-from dhr_sdk.errors import DhrError
-from dhr_sdk.params import load_config, parse_key_values
-from dhr_sdk.plugins import get_registry
-from dhr_sdk.progress import Progress
+from dhr_sdk.core.errors import DhrError
+from dhr_sdk.core.params import load_config, parse_key_values
+from dhr_sdk.core.progress import Progress
+from dhr_sdk.core.registry import get_registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -1,4 +1,4 @@
-"""``dhr demo``: the main job on the built-in real data, offline (see dhr_sdk.demo)."""
+"""``dhr demo``: the main job on the built-in real data, offline (see dhr_sdk.evaluation.demo)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from dhr_sdk.allocation import RequirementResult
 from dhr_sdk.cli.common import (
     config_option,
     emit_json,
@@ -17,7 +16,9 @@ from dhr_sdk.cli.common import (
     render_table,
 )
 from dhr_sdk.cli.pipeline_options import feature_options, make_feature_options, split_params
-from dhr_sdk.demo import (
+from dhr_sdk.core.progress import Progress
+from dhr_sdk.evaluation.allocation import RequirementResult
+from dhr_sdk.evaluation.demo import (
     DEFAULT_HASHER,
     DEFAULT_HASHER_PARAMS,
     DEFAULT_RANKER_PARAMS,
@@ -25,7 +26,6 @@ from dhr_sdk.demo import (
     DemoResult,
     demo,
 )
-from dhr_sdk.progress import Progress
 
 
 def _ranking(ev: RequirementResult, report: Any) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from dhr_sdk.cli.common import emit_json, json_option, progress, quiet_option, render_table
-from dhr_sdk.data.materialise import materialise_demo
+from dhr_sdk.datasets.materialise import materialise_demo
 
 
 @click.command("demo-data")

@@ -9,8 +9,8 @@ import numpy as np
 
 from dhr_sdk.cli.common import emit_json, json_option, quiet_option
 from dhr_sdk.cli.pipeline_options import feature_options, make_feature_options
-from dhr_sdk.pipeline import encode as encode_collection
-from dhr_sdk.progress import Progress
+from dhr_sdk.core.progress import Progress
+from dhr_sdk.offline.pipeline import encode as encode_collection
 
 
 @click.command()

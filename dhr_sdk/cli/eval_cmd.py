@@ -17,12 +17,19 @@ from dhr_sdk.cli.common import (
     quiet_option,
     render_table,
 )
-from dhr_sdk.errors import DhrError
-from dhr_sdk.eval_data import DEFAULT_BACKBONE, LabeledFeatures, collection_features, demo_features
-from dhr_sdk.eval_report import EvalReport
-from dhr_sdk.evaluation import MetricSpec, SplitSpec, evaluate_model, run_evaluation
-from dhr_sdk.params import load_config, parse_key_values
-from dhr_sdk.plugins import get_registry
+from dhr_sdk.core.errors import DhrError
+from dhr_sdk.core.params import load_config, parse_key_values
+from dhr_sdk.core.registry import get_registry
+from dhr_sdk.evaluation.data import (
+    DEFAULT_BACKBONE,
+    LabeledFeatures,
+    collection_features,
+    demo_features,
+)
+from dhr_sdk.evaluation.protocol import evaluate_model, run_evaluation
+from dhr_sdk.evaluation.report import EvalReport
+from dhr_sdk.evaluation.spec import MetricSpec
+from dhr_sdk.evaluation.split import SplitSpec
 
 
 def parse_ints(text: str, what: str, allow_all: bool = False) -> tuple[Any, ...]:
@@ -82,12 +89,12 @@ def load_data(dataset: str | None, collection: Path | None, labels: Path | None,
     if dataset is not None:
         return demo_features(dataset, backbone, backbone_params, batch_size=batch_size,
                              device=device, progress=prog)
-    from dhr_sdk.cli.features_cmd import open_source
+    from dhr_sdk.data.collection import open_collection
 
     if labels is None:
         raise DhrError("evaluating a collection needs --labels FILE (ground truth)")
     assert collection is not None
-    col = open_source(collection, labels, tags)
+    col = open_collection(collection, labels, tags)
     return collection_features(col, store or output / "features.h5", backbone, backbone_params,
                                batch_size=batch_size, device=device, progress=prog)
 

@@ -17,24 +17,10 @@ from dhr_sdk.cli.common import (
     quiet_option,
     render_table,
 )
-from dhr_sdk.data.collection import Collection
+from dhr_sdk.data.collection import open_collection
 from dhr_sdk.data.features import extract_collection
-from dhr_sdk.errors import DhrError
 
 MAX_ROWS = 20
-
-
-def open_source(source: Path, labels: Path | None, tags: Path | None) -> Collection:
-    """A folder of images, or a text file listing image paths (one per line)."""
-    if not source.exists():
-        raise DhrError(f"collection {source} does not exist")
-    if source.is_dir():
-        return Collection.from_folder(source, labels, tags)
-    if source.is_file() and source.suffix.lower() in (".txt", ".lst"):
-        lines = [ln.strip() for ln in source.read_text(encoding="utf-8").splitlines()]
-        paths = [source.parent / ln for ln in lines if ln and not ln.startswith("#")]
-        return Collection.from_paths(paths, labels_file=labels, tags_file=tags)
-    raise DhrError(f"{source} is neither a folder nor a .txt list of image paths")
 
 
 @click.command()
@@ -62,7 +48,7 @@ def features(collection: Path, store: Path, backbone: str, params: tuple[str, ..
              workers: int, device: str, recompute: bool, as_json: bool, quiet: bool) -> None:
     """Extract backbone features of COLLECTION (a folder, or a .txt list of image paths)
     into a store, reusing cached features of the same backbone and params."""
-    col = open_source(collection, labels, tags)
+    col = open_collection(collection, labels, tags)
     bb = create_plugin("backbone", backbone, params, config)
     res = extract_collection(store, col, bb, batch_size=batch_size, workers=workers,
                              device=device, progress=progress(quiet), recompute=recompute)

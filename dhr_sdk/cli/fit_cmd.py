@@ -8,8 +8,8 @@ import click
 
 from dhr_sdk.cli.common import config_option, emit_json, json_option, params_option, quiet_option
 from dhr_sdk.cli.pipeline_options import feature_options, make_feature_options, split_params
-from dhr_sdk.pipeline import fit as fit_model
-from dhr_sdk.progress import Progress
+from dhr_sdk.core.progress import Progress
+from dhr_sdk.offline.pipeline import fit as fit_model
 
 
 @click.command()

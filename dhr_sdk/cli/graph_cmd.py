@@ -15,7 +15,7 @@ from dhr_sdk.cli.common import (
     progress,
     quiet_option,
 )
-from dhr_sdk.relevance import build_graph
+from dhr_sdk.offline.relevance import build_graph
 
 
 @click.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from dhr_sdk.cli.common import emit_json, json_option, progress, quiet_option
-from dhr_sdk.relevance import import_codes
+from dhr_sdk.offline.relevance import import_codes
 
 
 @click.command("import-codes")

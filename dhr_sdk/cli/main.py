@@ -24,7 +24,7 @@ from dhr_sdk.cli import (
     rank_cmd,
     select_cmd,
 )
-from dhr_sdk.errors import DhrError
+from dhr_sdk.core.errors import DhrError
 
 
 def _one_line_warning(message: Any, category: type[Warning], filename: str, lineno: int,

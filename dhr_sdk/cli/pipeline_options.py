@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 import click
 
 from dhr_sdk.cli.common import plugin_params
-from dhr_sdk.errors import ParamsError
-from dhr_sdk.params import parse_key_values
-from dhr_sdk.pipeline import FeatureOptions
+from dhr_sdk.core.errors import ParamsError
+from dhr_sdk.core.params import parse_key_values
+from dhr_sdk.offline.pipeline import FeatureOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from dhr_sdk.cli.common import emit_json, json_option, render_table
-from dhr_sdk.plugins import get_registry
+from dhr_sdk.core.registry import get_registry
 
 
 def plugins_report() -> dict[str, Any]:

@@ -17,8 +17,8 @@ from dhr_sdk.cli.common import (
     quiet_option,
     render_table,
 )
-from dhr_sdk.relevance import rank
-from dhr_sdk.types import ImportanceList, RankResult
+from dhr_sdk.core.types import ImportanceList, RankResult
+from dhr_sdk.offline.relevance import rank
 
 
 def rank_report(store: Path, result: RankResult, il: ImportanceList, top: int) -> dict[str, Any]:

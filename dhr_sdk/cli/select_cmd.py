@@ -7,10 +7,7 @@ from typing import Any
 
 import click
 
-from dhr_sdk.cli.common import emit_json, json_option, quiet_option, render_table
-from dhr_sdk.cli.requirement_options import requirement_options, resolve_requirement
-from dhr_sdk.progress import Progress
-from dhr_sdk.selection import (
+from dhr_sdk.assessment.selection import (
     Selection,
     check_outputs,
     export_kind,
@@ -20,6 +17,9 @@ from dhr_sdk.selection import (
     write_json,
     write_lists,
 )
+from dhr_sdk.cli.common import emit_json, json_option, quiet_option, render_table
+from dhr_sdk.cli.requirement_options import requirement_options, resolve_requirement
+from dhr_sdk.core.progress import Progress
 
 
 def allocation_table(sel: Selection) -> str:

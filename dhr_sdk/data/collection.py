@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from dhr_sdk.core.errors import DhrError
 from dhr_sdk.data.images import IMAGE_EXTENSIONS, is_image_name
 from dhr_sdk.data.sidefiles import normalise_id, read_side_file
-from dhr_sdk.errors import DhrError
 from dhr_sdk.store import CollectionRecord
 
 
@@ -174,3 +174,24 @@ class Collection:
             skipped_reasons=list(self.skipped_reasons), labels=self.labels,
             label_names=list(self.label_names), tags=self.tags, tag_names=list(self.tag_names),
             signature=self.signature() if signature is None else signature)
+
+
+#: Suffixes of a plain text list of image paths (one per line, ``#`` comments).
+LIST_SUFFIXES = (".txt", ".lst")
+
+
+def open_collection(source: str | Path, labels: str | Path | None = None,
+                    tags: str | Path | None = None) -> Collection:
+    """A collection from a folder of images or a text list of image paths (relative to the
+    list's folder), with optional label and tag side files. The one resolution every
+    command that takes a COLLECTION uses."""
+    p = Path(source)
+    if not p.exists():
+        raise DhrError(f"collection {p} does not exist")
+    if p.is_dir():
+        return Collection.from_folder(p, labels, tags)
+    if p.is_file() and p.suffix.lower() in LIST_SUFFIXES:
+        lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()]
+        paths = [p.parent / ln for ln in lines if ln and not ln.startswith("#")]
+        return Collection.from_paths(paths, labels_file=labels, tags_file=tags)
+    raise DhrError(f"{p} is neither a folder nor a .txt list of image paths")

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from dhr_sdk.core.errors import DhrError, MissingElementError
+from dhr_sdk.core.interfaces import Backbone
+from dhr_sdk.core.progress import QUIET, Progress
 from dhr_sdk.data.collection import Collection
-from dhr_sdk.errors import DhrError, MissingElementError
-from dhr_sdk.interfaces import Backbone
-from dhr_sdk.plugins import provenance_of
-from dhr_sdk.progress import QUIET, Progress
 from dhr_sdk.store import CollectionRecord, FeaturesRecord, Store
+from dhr_sdk.store.provenance import provenance_of
 
 WEIGHT_ENDINGS = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".npz", ".h5")
 
@@ -66,7 +66,7 @@ def features_from_arrays(images: np.ndarray, backbone: Backbone, batch_size: int
     if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[3] != 3):
         raise DhrError(f"expected uint8 images (n, h, w) or (n, h, w, 3), got {arr.dtype} "
                        f"{arr.shape}")
-    from dhr_sdk.data._loader import ArrayImages, run_batches
+    from dhr_sdk.data.loader import ArrayImages, run_batches
 
     feats, _ = run_batches(ArrayImages(arr, backbone.transform()), arr.shape[0], backbone,
                     batch_size=batch_size, workers=workers, device=device, progress=progress)
@@ -127,7 +127,7 @@ def extract_collection(store_path: str | Path, collection: Collection, backbone:
         if rec.features.shape[0] == len(stored.image_ids):
             progress.log(f"features {key}: reusing the cache in {store.path}")
             return FeaturesResult(rec, stored, True, time.perf_counter() - start)
-    from dhr_sdk.data._loader import FileImages, run_batches
+    from dhr_sdk.data.loader import FileImages, run_batches
 
     target = current if current is not None else collection
     files = FileImages([str(p) for p in target.paths], backbone.transform())

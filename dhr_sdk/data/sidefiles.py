@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import scipy.sparse as sp
 
-from dhr_sdk.errors import DhrError
+from dhr_sdk.core.errors import DhrError
 
 SEPARATOR = ";"
 CSV_ENDINGS = (".csv",)

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from dhr_sdk._version import __version__
-from dhr_sdk.errors import StoreFormatError
+from dhr_sdk.core.errors import StoreFormatError
 
 FORMAT_NAME = "dhr-store"
 FORMAT_VERSION = "1.0"

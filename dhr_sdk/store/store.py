@@ -18,12 +18,12 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from dhr_sdk.errors import MissingElementError, StoreFormatError
+from dhr_sdk.core.errors import MissingElementError, StoreFormatError
+from dhr_sdk.core.types import HashGraph, ImportanceList, RankResult
 from dhr_sdk.store import format as fmt
 from dhr_sdk.store.atomic import atomic_edit
 from dhr_sdk.store.elements import CodesRecord, CollectionRecord, FeaturesRecord, ModelRecord
 from dhr_sdk.store.format import Provenance
-from dhr_sdk.types import HashGraph, ImportanceList, RankResult
 
 ELEMENTS = ("collection", "features", "model", "codes", "graph", "rank", "importance")
 DOWNSTREAM = {

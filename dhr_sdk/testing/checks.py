@@ -8,13 +8,21 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from dhr_sdk.errors import NotFittedError, ParamsError
-from dhr_sdk.interfaces import Assessor, Backbone, GraphBuilder, Hasher, Plugin, Ranker
-from dhr_sdk.model import HashModel
-from dhr_sdk.plugins import provenance_of
+from dhr_sdk.core.errors import NotFittedError, ParamsError
+from dhr_sdk.core.interfaces import (
+    Assessor,
+    Backbone,
+    FitData,
+    GraphBuilder,
+    Hasher,
+    Plugin,
+    Ranker,
+)
+from dhr_sdk.core.types import ImportanceList
+from dhr_sdk.model.hash_model import HashModel
 from dhr_sdk.store import Store
+from dhr_sdk.store.provenance import provenance_of
 from dhr_sdk.testing.reference import brute_force_graph, clustered_codes, synthetic_fit_data
-from dhr_sdk.types import FitData, ImportanceList
 
 
 def _make(cls: type[Plugin], **extra: Any) -> Any:

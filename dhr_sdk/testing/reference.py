@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from dhr_sdk.codes import check_packed, hamming_matrix, pack_bits
-from dhr_sdk.types import FitData, HashGraph
+from dhr_sdk.codes.packing import check_packed, hamming_matrix, pack_bits
+from dhr_sdk.core.interfaces import FitData
+from dhr_sdk.core.types import HashGraph
 
 
 def brute_force_graph(

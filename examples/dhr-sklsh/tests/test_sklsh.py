@@ -4,7 +4,7 @@ from pathlib import Path
 
 from dhr_sklsh import SKLSHHasher
 
-from dhr_sdk.codes import hamming_matrix
+from dhr_sdk import hamming_matrix
 from dhr_sdk.testing import check_plugin, synthetic_fit_data
 
 

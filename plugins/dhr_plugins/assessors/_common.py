@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dhr_sdk.codes import check_packed
-from dhr_sdk.errors import DhrError
-from dhr_sdk.hamming_index import HammingIndex
-from dhr_sdk.interfaces import Assessor
-from dhr_sdk.types import ImportanceList
+from dhr_sdk import Assessor, DhrError, HammingIndex, ImportanceList, check_packed
 
 
 def normalise_weights(weights: np.ndarray | None, n: int) -> np.ndarray:

@@ -43,11 +43,18 @@ import numpy as np
 from pydantic import Field
 
 from dhr_plugins.assessors._common import IndexedAssessor, checked_codes, normalise_weights
-from dhr_sdk import hookimpl
-from dhr_sdk.errors import DhrError
-from dhr_sdk.matching import concat_pairs, distinct_images, match_pairs
-from dhr_sdk.params import Params
-from dhr_sdk.types import Assessment, ImageMatch, ImportanceList, MatchPairs
+from dhr_sdk import (
+    Assessment,
+    DhrError,
+    ImageMatch,
+    ImportanceList,
+    MatchPairs,
+    Params,
+    concat_pairs,
+    distinct_images,
+    hookimpl,
+    match_pairs,
+)
 
 TIE_RTOL = 1e-9
 

@@ -35,10 +35,17 @@ import numpy as np
 from pydantic import Field
 
 from dhr_plugins.assessors._common import IndexedAssessor, checked_codes, normalise_weights
-from dhr_sdk import hookimpl
-from dhr_sdk.matching import distinct_images, match_pairs, row_values
-from dhr_sdk.params import Params
-from dhr_sdk.types import Assessment, ImageMatch, ImportanceList, WantedEstimate
+from dhr_sdk import (
+    Assessment,
+    ImageMatch,
+    ImportanceList,
+    Params,
+    WantedEstimate,
+    distinct_images,
+    hookimpl,
+    match_pairs,
+    row_values,
+)
 
 
 class WantedCountParams(Params):

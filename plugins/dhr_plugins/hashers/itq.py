@@ -18,12 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from dhr_plugins.hashers._linear import ProjectionHasher, check_pca_bits, float_features, pca
-from dhr_sdk import hookimpl
-from dhr_sdk.codes import check_n_bits
-from dhr_sdk.params import Params
-from dhr_sdk.progress import QUIET, Progress
-from dhr_sdk.types import FitData
+from dhr_plugins.hashers._common.linear import ProjectionHasher, check_pca_bits, float_features, pca
+from dhr_sdk import QUIET, FitData, Params, Progress, check_n_bits, hookimpl
 
 
 class ITQParams(Params):

@@ -16,14 +16,18 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from dhr_plugins.hashers._linear import float_features, pca
-from dhr_sdk import hookimpl
-from dhr_sdk.codes import check_n_bits, pack_bits
-from dhr_sdk.errors import DhrError
-from dhr_sdk.interfaces import Hasher
-from dhr_sdk.params import Params
-from dhr_sdk.progress import QUIET, Progress
-from dhr_sdk.types import FitData
+from dhr_plugins.hashers._common.linear import float_features, pca
+from dhr_sdk import (
+    QUIET,
+    DhrError,
+    FitData,
+    Hasher,
+    Params,
+    Progress,
+    check_n_bits,
+    hookimpl,
+    pack_bits,
+)
 
 _EPS = float(np.finfo(np.float64).eps)
 

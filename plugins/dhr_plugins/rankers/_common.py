@@ -11,9 +11,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from dhr_plugins.rankers import _solvers
-from dhr_sdk.params import Params
-from dhr_sdk.progress import Progress
-from dhr_sdk.types import RankResult
+from dhr_sdk import Params, Progress, RankResult
 
 
 class ConvergenceWarning(UserWarning):

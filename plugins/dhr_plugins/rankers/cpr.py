@@ -13,10 +13,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from dhr_plugins.rankers._common import RankParams, rank_nodes
-from dhr_sdk import hookimpl
-from dhr_sdk.interfaces import Ranker
-from dhr_sdk.progress import QUIET, Progress
-from dhr_sdk.types import HashGraph, RankResult
+from dhr_sdk import QUIET, HashGraph, Progress, Ranker, RankResult, hookimpl
 
 
 class CPRRanker(Ranker):

@@ -13,12 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dhr_plugins.graph_hamming import expand_to_images
 from dhr_plugins.rankers._common import RankParams, rank_nodes
-from dhr_sdk import hookimpl
-from dhr_sdk.interfaces import Ranker
-from dhr_sdk.progress import QUIET, Progress
-from dhr_sdk.types import HashGraph, RankResult
+from dhr_sdk import QUIET, HashGraph, Progress, Ranker, RankResult, hookimpl
 
 
 class SHRRanker(Ranker):
@@ -31,7 +27,7 @@ class SHRRanker(Ranker):
     conformance_params: ClassVar[dict[str, Any]] = {}
 
     def rank(self, graph: HashGraph, progress: Progress = QUIET) -> RankResult:
-        images = expand_to_images(graph)
+        images = graph.per_image()
         if graph.merged:
             progress.log(f"shr: expanded {graph.n_nodes} nodes to {images.n_nodes} images, "
                          f"{images.n_edges} edges")

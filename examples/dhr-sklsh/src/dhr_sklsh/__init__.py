@@ -13,9 +13,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from dhr_sdk import FitData, Hasher, Params, hookimpl
-from dhr_sdk.codes import check_n_bits, pack_bits
-from dhr_sdk.progress import QUIET, Progress
+from dhr_sdk import QUIET, FitData, Hasher, Params, Progress, check_n_bits, hookimpl, pack_bits
 
 
 class SKLSHParams(Params):

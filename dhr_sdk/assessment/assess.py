@@ -1,0 +1,362 @@
+"""On-line assessment: one requirement against many stores, ranked by the wanted amount.
+
+Every store must hold a model (unless the requirement is given as codes), codes and an
+importance list (``dhr rank``). Each store's *own* model encodes the requirement (stores
+sharing a model share the encoding). Two assessor plugins then read each store: the
+*ranking* assessor (default ``wanted-count``: how many of the collection's images match)
+orders the collections, and the paper's ``importance-list`` assessor gives R(AD) beside it
+(docs/assessment.md says why the default ranks by the amount, with the numbers). Stores
+are only read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dhr_sdk.assessment.requirement import Requirement, load_requirement, load_requirement_codes
+from dhr_sdk.core.errors import DhrError, MissingElementError
+from dhr_sdk.core.interfaces import Assessor
+from dhr_sdk.core.progress import QUIET, Progress
+from dhr_sdk.core.registry import get_registry
+from dhr_sdk.core.types import Assessment, ImportanceList
+from dhr_sdk.model.hash_model import HashModel
+from dhr_sdk.store import ModelRecord, Store
+
+__all__ = ["DEFAULT_ASSESSOR", "PAPER_ASSESSOR", "AssessmentReport", "CollectionResult",
+           "Requirement", "StoreTarget", "assess", "assess_targets", "encode_images",
+           "encode_requirement",
+           "load_requirement", "load_requirement_codes", "make_assessor", "model_fingerprint",
+           "open_target"]
+
+#: The assessor that orders the collections unless told otherwise (measured best:
+#: docs/results/resource-allocation.md) and the paper's, always reported beside it.
+DEFAULT_ASSESSOR = "wanted-count"
+PAPER_ASSESSOR = "importance-list"
+#: Requirement images named per warning line before "and N more".
+NAMED_IN_WARNING = 3
+
+
+def model_fingerprint(rec: ModelRecord) -> str:
+    """A short digest identifying a model (hasher, params, state, backbone)."""
+    h = hashlib.sha256()
+    h.update(json.dumps([rec.hasher, rec.params, rec.n_bits, rec.backbone,
+                         rec.backbone_params], sort_keys=True, default=str).encode())
+    for key in sorted(rec.state):
+        arr = np.ascontiguousarray(rec.state[key])
+        h.update(key.encode() + str(arr.dtype).encode() + str(arr.shape).encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()[:12]
+
+
+def encode_images(model: HashModel, paths: Sequence[Path], batch_size: int = 64) -> np.ndarray:
+    """Codes of image files under ``model``: its backbone through the same batched forward
+    as a collection's features (RGB decode + the backbone's transform), then its hasher."""
+    from dhr_sdk.data.loader import FileImages, run_batches
+
+    backbone = model.make_backbone()
+    feats, failed = run_batches(FileImages([str(p) for p in paths], backbone.transform()),
+                                len(paths), backbone, batch_size=batch_size, workers=0,
+                                device="cpu", progress=QUIET)
+    if failed:
+        row, why = min(failed.items())
+        raise DhrError(f"requirement image {paths[row]} is unreadable: {why}")
+    return model.hasher.encode(feats)
+
+
+@dataclass
+class StoreTarget:
+    """A store ready for assessment: its importance list, image ids and model."""
+
+    path: Path
+    importance: ImportanceList
+    image_ids: list[str]
+    root: str
+    model_record: ModelRecord | None
+    model_id: str
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def open_target(path: str | Path, need_model: bool = True) -> StoreTarget:
+    """Read what assessment needs from a store, with one-line errors when it cannot serve.
+
+    ``need_model=False`` (requirement given as codes) accepts stores without a model.
+    """
+    store = Store(path)
+    p = store.path
+    rec: ModelRecord | None = None
+    if need_model or store.has("model"):
+        try:
+            rec = store.read_model()
+        except MissingElementError:
+            raise DhrError(f"{p} has no model; run 'dhr build' or 'dhr encode' first, or give "
+                           "the requirement as codes (--requirement-codes)") from None
+    try:
+        il = store.read_importance()
+    except MissingElementError:
+        raise DhrError(f"{p} has no rank (importance list); run 'dhr rank {p}' first") from None
+    col = store.read_collection()
+    if rec is None:
+        return StoreTarget(p, il, col.image_ids, col.root, None, "none")
+    if il.n_bits != rec.n_bits:
+        raise DhrError(f"{p}: its importance list has {il.n_bits}-bit codes but its model makes "
+                       f"{rec.n_bits}-bit codes; re-run 'dhr encode' and 'dhr rank'")
+    return StoreTarget(p, il, col.image_ids, col.root, rec, model_fingerprint(rec))
+
+
+def encode_requirement(requirement: Requirement, targets: Sequence[StoreTarget],
+                       progress: Progress = QUIET) -> dict[str, np.ndarray]:
+    """The requirement's packed codes under each distinct model of ``targets`` (by model id).
+
+    Given codes (``--requirement-codes``) are checked against every store's code length;
+    images are encoded once per distinct model (stores sharing a model share the encoding).
+    """
+    given = requirement.codes
+    codes_by_model: dict[str, np.ndarray] = {}
+    for t in targets:
+        if given is not None:
+            if given.shape[1] * 8 != t.importance.n_bits:
+                raise DhrError(f"the requirement codes have {given.shape[1] * 8} bits but "
+                               f"{t.path} holds {t.importance.n_bits}-bit codes")
+            codes_by_model[t.model_id] = given
+        elif t.model_id not in codes_by_model:
+            assert t.model_record is not None
+            model = HashModel.from_record(t.model_record)
+            progress.log(f"encoding {len(requirement.paths)} requirement image(s) with model "
+                         f"{t.model_id} ({model.hasher.name}, {model.n_bits} bits, "
+                         f"{model.backbone})")
+            codes_by_model[t.model_id] = encode_images(model, requirement.paths)
+    return codes_by_model
+
+
+@dataclass
+class CollectionResult:
+    """One store's answer: the ranking assessor's ``assessment``, the paper's R(AD) in
+    ``paper`` (the same object when the ranking assessor is the paper's), and warnings
+    that name requirement files."""
+
+    target: StoreTarget
+    assessment: Assessment
+    paper: Assessment
+    requirement_codes: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def matches(self) -> int:
+        """Distinct images of the collection within the radius of any requirement image."""
+        return self.assessment.matched_images
+
+    def matched_images(self, limit: int | None = None, requirement_image: int | None = None
+                       ) -> list[dict[str, Any]]:
+        """The collection's matched images, nearest first, then higher importance score.
+
+        Each image appears once, with its nearest requirement image; ``requirement_image``
+        restricts to the matches of that one requirement image. ``limit=None``: all.
+        """
+        il = self.target.importance
+        pairs = self.assessment.pairs
+        if requirement_image is not None:
+            keep = pairs.query == requirement_image
+            rows, dist, query = pairs.row[keep], pairs.distance[keep], pairs.query[keep]
+        else:
+            rows, dist, query = pairs.nearest()
+        order = np.lexsort((rows, -il.scores[rows], dist))
+        out: list[dict[str, Any]] = []
+        for j in order:
+            row = int(rows[j])
+            for image in il.images_of(row):
+                if limit is not None and len(out) >= limit:
+                    return out
+                image_id = self.target.image_ids[int(image)]
+                out.append({"image_id": image_id, "path": str(Path(self.target.root) / image_id),
+                            "row": row, "score": float(il.scores[row]),
+                            "distance": int(dist[j]), "requirement_image": int(query[j]),
+                            "images_with_code": int(il.counts[row])})
+        return out
+
+
+@dataclass
+class AssessmentReport:
+    """A requirement assessed against several stores, ``results`` in ranked order."""
+
+    requirement: Requirement
+    results: list[CollectionResult]
+    assessor: Assessor
+    paper_assessor: Assessor
+    top_images: int = 6
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def models(self) -> dict[str, list[CollectionResult]]:
+        groups: dict[str, list[CollectionResult]] = {}
+        for r in self.results:
+            groups.setdefault(r.target.model_id, []).append(r)
+        return groups
+
+    @property
+    def multiple_models(self) -> bool:
+        return len(self.models) > 1
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``dhr assess --json`` contract (docs/assessment.md)."""
+        req = self.requirement
+        return {
+            "requirement": [{"path": str(p), "weight": round(float(w), 6), "source": s}
+                            for p, w, s in zip(req.paths, req.weights, req.sources, strict=True)],
+            "requirement_groups": [{"source": s, "weight": round(w, 6), "images": len(idx)}
+                                   for s, w, idx in req.groups()],
+            "skipped": [{"path": str(p), "reason": why} for p, why in req.skipped],
+            "assessor": _assessor_json(self.assessor),
+            "paper_assessor": _assessor_json(self.paper_assessor),
+            "ranked_by": self.assessor.name,
+            "models": [_model_json(mid, rs) for mid, rs in self.models.items()],
+            "multiple_models": self.multiple_models,
+            "warnings": list(self.warnings),
+            "results": [_result_json(i + 1, r, req, self.top_images)
+                        for i, r in enumerate(self.results)],
+        }
+
+
+def _assessor_json(a: Assessor) -> dict[str, Any]:
+    return {"name": a.name, "params": a.params.model_dump(mode="json")}
+
+
+def _model_json(model_id: str, results: list[CollectionResult]) -> dict[str, Any]:
+    rec = results[0].target.model_record
+    return {"id": model_id, "hasher": rec.hasher if rec else None,
+            "n_bits": rec.n_bits if rec else results[0].target.importance.n_bits,
+            "backbone": rec.backbone if rec else None,
+            "stores": [str(r.target.path) for r in results]}
+
+
+def _estimate_json(a: Assessment) -> dict[str, Any] | None:
+    e = a.estimate
+    if e is None:
+        return None
+    return {"count": e.count, "share": e.share, "low": e.low, "high": e.high,
+            "level": e.level, "matched_images": e.matched_images, "n_images": e.n_images}
+
+
+def _result_json(position: int, r: CollectionResult, req: Requirement,
+                 top: int) -> dict[str, Any]:
+    a, paper = r.assessment, r.paper
+    return {
+        "position": position, "collection": r.target.name, "store": str(r.target.path),
+        "n_images": r.target.importance.n_images, "estimate": _estimate_json(a),
+        "relevance": paper.relevance, "score": paper.score, "k": paper.rank, "n": paper.total,
+        "matches": r.matches, "model_id": r.target.model_id, "warnings": list(r.warnings),
+        "per_image": [{"path": req.label(m.index), "weight": round(m.weight, 6),
+                       "matched_codes": m.matched_codes, "matched_images": m.matched_images,
+                       "mean_score": m.mean_score, "contribution": m.contribution,
+                       "radius_used": m.radius_used} for m in paper.per_image],
+        "top_images": [{**t, "requirement_image": req.label(t["requirement_image"])}
+                       for t in r.matched_images(top)],
+    }
+
+
+def make_assessor(name: str = DEFAULT_ASSESSOR,
+                  params: dict[str, Any] | None = None) -> Assessor:
+    """Assessor plugin ``name`` with validated ``params``."""
+    assessor = get_registry().create("assessor", name, params or {})
+    if not isinstance(assessor, Assessor):
+        raise DhrError(f"plugin {name!r} is not an assessor")
+    return assessor
+
+
+def paper_assessor_for(assessor: Assessor) -> Assessor:
+    """The paper's assessor to report R(AD) beside ``assessor``: the same object when it is
+    the paper's, else ``importance-list`` at the same radius (when it has one)."""
+    if assessor.name == PAPER_ASSESSOR:
+        return assessor
+    radius = getattr(assessor.params, "radius", None)
+    return make_assessor(PAPER_ASSESSOR, {} if radius is None else {"radius": radius})
+
+
+def _named(labels: Sequence[str]) -> str:
+    shown = ", ".join(labels[:NAMED_IN_WARNING])
+    more = len(labels) - NAMED_IN_WARNING
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _collection_warnings(target: StoreTarget, a: Assessment, paper: Assessment,
+                         req: Requirement) -> list[str]:
+    """The assessors' own warnings plus one line naming unmatched requirement files."""
+    unmatched = [req.label(m.index) for m in paper.per_image if m.matched_images == 0]
+    out = []
+    if unmatched and len(unmatched) < len(req.paths):
+        radius = paper.per_image[0].radius_used if paper.per_image else 0
+        out.append(f"{len(unmatched)} of {len(req.paths)} requirement images matched nothing "
+                   f"within radius {radius}: {_named(unmatched)}")
+    for w in [*a.warnings, *(paper.warnings if paper is not a else [])]:
+        if w not in out:
+            out.append(w)
+    return out
+
+
+def _report_warnings(results: Sequence[CollectionResult], req: Requirement,
+                     radius: int | None) -> list[str]:
+    """Requirement-wide advice: files skipped, and images the codes cannot place anywhere."""
+    out = [f"skipped unreadable requirement file {p}: {why}" for p, why in req.skipped]
+    n = len(req.paths)
+    nowhere = [i for i in range(n)
+               if all(r.paper.per_image[i].matched_images == 0 for r in results)]
+    if results and len(nowhere) * 2 > n:
+        bits = results[0].target.importance.n_bits
+        tau = f"τ={radius}" if radius is not None else "the radius"
+        out.append(f"{len(nowhere)} of {n} requirement images match no image of any "
+                   f"collection within {tau} of their {bits}-bit codes, so the answer rests "
+                   f"on few matches: use a larger radius (-p radius={(radius or 0) + 1}) or a "
+                   "model with fewer bits (e.g. -p n_bits=32)")
+    return out
+
+
+def assess(requirement: Requirement, stores: Sequence[str | Path],
+           assessor: Assessor | None = None, *, paper: Assessor | None = None,
+           top_images: int = 6, progress: Progress = QUIET) -> AssessmentReport:
+    """Assess ``requirement`` against every store and rank the stores.
+
+    ``assessor`` (default ``wanted-count``) orders the stores by its ranking value (the
+    estimated wanted count, or R for the paper's assessor); ``paper`` (default: the paper's
+    ``importance-list`` at the same radius) gives R(AD) beside it. All stores are
+    validated first (a bad store fails before any work); each distinct model encodes the
+    requirement once. Nothing is written to the stores.
+    """
+    if not stores:
+        raise DhrError("give at least one store to assess")
+    targets = [open_target(s, need_model=requirement.codes is None) for s in stores]
+    return assess_targets(requirement, targets, assessor, paper=paper, top_images=top_images,
+                          codes_by_model=encode_requirement(requirement, targets, progress),
+                          progress=progress)
+
+
+def assess_targets(requirement: Requirement, targets: Sequence[StoreTarget],
+                   assessor: Assessor | None = None, *, paper: Assessor | None = None,
+                   top_images: int = 6, codes_by_model: dict[str, np.ndarray],
+                   progress: Progress = QUIET) -> AssessmentReport:
+    """:func:`assess` on stores already opened, with the requirement already encoded per
+    model id (a resident server keeps targets, models and assessors' indexes loaded)."""
+    if top_images < 0:
+        raise DhrError("--top must be >= 0")
+    assessor = assessor or make_assessor()
+    paper = paper or paper_assessor_for(assessor)
+    results = []
+    for t in progress.iterate(targets, desc="assess", unit="store"):
+        codes = codes_by_model[t.model_id]
+        a = assessor.assess(t.importance, codes, requirement.weights)
+        p = a if paper is assessor else paper.assess(t.importance, codes, requirement.weights)
+        results.append(CollectionResult(t, a, p, codes,
+                                        _collection_warnings(t, a, p, requirement)))
+    results.sort(key=lambda r: (-r.assessment.ranking_value(), -r.paper.relevance,
+                                r.target.name))
+    radius = getattr(paper.params, "radius", None)
+    return AssessmentReport(requirement, results, assessor, paper, top_images,
+                            _report_warnings(results, requirement, radius))

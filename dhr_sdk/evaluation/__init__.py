@@ -1,0 +1,1 @@
+"""dhr_sdk/evaluation."""

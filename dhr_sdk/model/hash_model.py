@@ -1,0 +1,75 @@
+"""A hash model: a fitted hasher plus the backbone whose features it consumes.
+
+Saved as the ``model`` element of a store file, so one model file can encode many
+collections (``dhr encode COLLECTION --model MODEL``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dhr_sdk.core.errors import DhrError
+from dhr_sdk.core.interfaces import Backbone, Hasher
+from dhr_sdk.core.params import build_params
+from dhr_sdk.core.registry import get_registry
+from dhr_sdk.model.finetuned import FineTunedBackbone
+from dhr_sdk.store import ModelRecord, Store
+from dhr_sdk.store.provenance import provenance_of
+
+
+@dataclass
+class HashModel:
+    """``backbone`` names the backbone plugin (with ``backbone_params``) feeding ``hasher``;
+    a hasher that fine-tuned that backbone carries the new weights in its state."""
+
+    hasher: Hasher
+    backbone: str
+    backbone_params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_bits(self) -> int:
+        return self.hasher.n_bits
+
+    def make_backbone(self) -> Backbone:
+        """The backbone that computes this model's input features: the plugin, with the
+        hasher's fine-tuned weights loaded when it has any."""
+        bb = get_registry().create("backbone", self.backbone, self.backbone_params)
+        if not isinstance(bb, Backbone):
+            raise DhrError(f"plugin {self.backbone!r} is not a backbone")
+        state = self.hasher.backbone_state()
+        return FineTunedBackbone(bb, state) if state else bb
+
+    def to_record(self) -> ModelRecord:
+        self.hasher.check_fitted()
+        prov = provenance_of(self.hasher)
+        return ModelRecord(
+            hasher=self.hasher.name, params=prov.params, state=self.hasher.get_state(),
+            n_bits=self.hasher.n_bits, backbone=self.backbone,
+            backbone_params=self.backbone_params, provenance=prov)
+
+    @classmethod
+    def from_record(cls, rec: ModelRecord) -> HashModel:
+        reg = get_registry().get("hasher", rec.hasher)
+        params = build_params(reg.cls.Params, rec.params, f"hasher {rec.hasher!r}")
+        hasher = reg.cls(params)
+        if not isinstance(hasher, Hasher):
+            raise DhrError(f"plugin {rec.hasher!r} is not a hasher")
+        hasher.set_state(rec.state)
+        if hasher.n_bits != rec.n_bits:
+            raise DhrError(f"model declares {rec.n_bits} bits but hasher gives {hasher.n_bits}")
+        return cls(hasher, rec.backbone, dict(rec.backbone_params))
+
+
+def save_model(model: HashModel, path: str | Path) -> Store:
+    """Write ``model`` into the store at ``path`` (created if missing), atomically."""
+    store = Store.open_or_create(path)
+    with store.edit() as w:
+        w.write_model(model.to_record())
+    return store
+
+
+def load_model(path: str | Path) -> HashModel:
+    """Load the model element of a store or model file."""
+    return HashModel.from_record(Store(path).read_model())

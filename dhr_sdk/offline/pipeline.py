@@ -1,0 +1,233 @@
+"""The off-line pipeline as library functions named like the CLI: fit, encode, build.
+
+``fit`` learns one hash model from one or more collections (the paper's setting: one hash
+model, many candidate datasets), ``encode`` maps a collection to codes with a saved model,
+``build`` runs fit -> encode -> graph -> rank on one collection into one store. A
+collection is an image folder or an existing store (its recorded collection and feature
+cache are reused).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dhr_sdk.core.errors import DhrError
+from dhr_sdk.core.interfaces import Backbone, FitData, FitImages, GraphBuilder, Hasher, Ranker
+from dhr_sdk.core.progress import QUIET, Progress
+from dhr_sdk.core.registry import get_registry
+from dhr_sdk.data.collection import Collection
+from dhr_sdk.data.features import extract_collection
+from dhr_sdk.model.hash_model import HashModel, load_model, save_model
+from dhr_sdk.store import CodesRecord, CollectionRecord, Store
+from dhr_sdk.store.provenance import provenance_of
+
+
+@dataclass
+class FeatureOptions:
+    """How backbone features are computed (DataLoader batch size, workers, device)."""
+
+    batch_size: int = 64
+    workers: int = 0
+    device: str = "cpu"
+
+
+def make_plugin(kind: str, name: str, params: dict[str, Any] | None = None) -> Any:
+    return get_registry().create(kind, name, params or {})
+
+
+def _is_store(path: Path) -> bool:
+    return path.is_file()
+
+
+def open_collection(source: str | Path, labels_file: str | Path | None = None,
+                    tags_file: str | Path | None = None) -> Collection:
+    """A folder of images, or the collection recorded in an existing store."""
+    p = Path(source)
+    if not p.exists():
+        raise DhrError(f"collection {p} does not exist")
+    if _is_store(p):
+        col = Collection.from_record(Store(p).read_collection())
+        return col.with_side_files(labels_file, tags_file)
+    return Collection.from_folder(p, labels_file, tags_file)
+
+
+def collection_features(source: str | Path, backbone: Backbone, *, store: str | Path | None,
+                        labels_file: str | Path | None = None,
+                        tags_file: str | Path | None = None,
+                        options: FeatureOptions | None = None,
+                        progress: Progress = QUIET) -> tuple[np.ndarray, CollectionRecord]:
+    """Features and collection record of ``source``, cached in ``store`` (a store source is
+    its own cache; a folder without ``store`` uses a temporary one)."""
+    o = options or FeatureOptions()
+    col = open_collection(source, labels_file, tags_file)
+    if store is None and _is_store(Path(source)):
+        store = source
+    with tempfile.TemporaryDirectory(prefix="dhr-") as tmp:
+        target = store if store is not None else Path(tmp) / "features.h5"
+        res = extract_collection(target, col, backbone, batch_size=o.batch_size,
+                                 workers=o.workers, device=o.device, progress=progress)
+    return res.features.features, res.collection
+
+
+def _dense(matrix: Any) -> np.ndarray | None:
+    return None if matrix is None else np.asarray(matrix.toarray(), dtype=np.uint8)
+
+
+def _stack_side(records: Sequence[CollectionRecord], kind: str
+                ) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    """Labels or tags of several collections stacked, when every collection has the same."""
+    mats = [getattr(r, kind) for r in records]
+    names = [tuple(getattr(r, f"{kind[:-1]}_names")) for r in records]
+    if all(m is None for m in mats):
+        return None, ()
+    if any(m is None for m in mats) or len(set(names)) != 1:
+        raise DhrError(f"the collections do not all have {kind} with the same names; "
+                       f"give {kind} for every collection or for none")
+    dense = [_dense(m) for m in mats]
+    return np.concatenate([d for d in dense if d is not None]), names[0]
+
+
+def fit_images(records: Sequence[CollectionRecord], backbone: Backbone,
+               options: FeatureOptions | None = None) -> FitImages:
+    """The images of ``records`` in feature-row order, for a hasher that fine-tunes
+    ``backbone`` (decoded on the fly through the backbone's own preprocessing)."""
+    from dhr_sdk.data.loader import FileImages
+
+    o = options or FeatureOptions()
+    paths = [str(p) for rec in records for p in Collection.from_record(rec).paths]
+    return FitImages(FileImages(paths, backbone.transform()), backbone, device=o.device,
+                     workers=o.workers)
+
+
+def fit(collections: Sequence[str | Path], out: str | Path, hasher: str,
+        hasher_params: dict[str, Any] | None = None, *, backbone: str = "pixels",
+        backbone_params: dict[str, Any] | None = None, train: str | Path | None = None,
+        train_labels: str | Path | None = None, tags_file: str | Path | None = None,
+        seed: int | None = None, cache: bool = True, options: FeatureOptions | None = None,
+        progress: Progress = QUIET) -> HashModel:
+    """Fit ``hasher`` on the features of ``collections`` (plus an optional labeled training
+    collection, GAH's TP-A set) and save the model to ``out``.
+
+    Store sources keep their feature cache; with ``cache`` and a single folder the features
+    are cached in ``out`` (the model file is a store too).
+    """
+    if not collections:
+        raise DhrError("give at least one collection to fit on")
+    if tags_file is not None and len(collections) != 1:
+        raise DhrError("--tags applies to a single collection; record tags in each store "
+                       "with 'dhr features --tags' to fit on several")
+    if (train is None) != (train_labels is None):
+        raise DhrError("--train and --labels must be given together")
+    params = dict(hasher_params or {})
+    h = make_plugin("hasher", hasher, params)
+    if seed is not None:
+        if "seed" not in type(h).Params.model_fields:
+            raise DhrError(f"hasher {hasher!r} has no seed parameter")
+        h = make_plugin("hasher", hasher, {**params, "seed": seed})
+    if not isinstance(h, Hasher):
+        raise DhrError(f"plugin {hasher!r} is not a hasher")
+    bb = make_plugin("backbone", backbone, backbone_params)
+    single_folder = len(collections) == 1 and not _is_store(Path(collections[0]))
+    feats, records = [], []
+    for src in collections:
+        progress.log(f"features of {src} ({backbone})")
+        cache_at = out if (cache and single_folder) else None
+        f, rec = collection_features(src, bb, store=cache_at, tags_file=tags_file,
+                                     options=options, progress=progress)
+        feats.append(f)
+        records.append(rec)
+    labels, label_names = _stack_side(records, "labels")
+    tags, tag_names = _stack_side(records, "tags")
+    train_x = train_y = None
+    if train is not None:
+        progress.log(f"features of the labeled training set {train}")
+        train_x, train_rec = collection_features(train, bb, store=None, labels_file=train_labels,
+                                                 options=options, progress=progress)
+        train_y = _dense(train_rec.labels)
+        label_names = label_names or tuple(train_rec.label_names)
+    needs = h.required_inputs()
+    images = fit_images(records, bb, options) if "images" in needs else None
+    data = FitData(features=np.concatenate(feats), labels=labels, tags=tags,
+                   label_names=label_names, tag_names=tag_names, train_features=train_x,
+                   train_labels=train_y, images=images)
+    missing = {"labels": data.labels is None, "tags": data.tags is None,
+               "train": data.train_features is None}
+    need = sorted(r for r in needs if missing.get(r, False))
+    if need:
+        raise DhrError(f"hasher {hasher!r} needs {', '.join(need)}: give "
+                       + ", ".join({"labels": "labels in the collection stores",
+                                    "tags": "--tags FILE",
+                                    "train": "--train DIR --labels FILE"}[n] for n in need))
+    progress.log(f"fitting {hasher} ({h.n_bits} bits) on {data.features.shape[0]} images")
+    h.fit(data, progress)
+    model = HashModel(h, bb.name, bb.params.model_dump(mode="json"))
+    save_model(model, out)
+    return model
+
+
+def encode(collection: str | Path, model: str | Path | HashModel, out: str | Path, *,
+           labels_file: str | Path | None = None, tags_file: str | Path | None = None,
+           options: FeatureOptions | None = None, progress: Progress = QUIET) -> CodesRecord:
+    """Codes of ``collection`` under ``model`` (a model file or object), written with the
+    model into the store ``out`` (features cached there)."""
+    hm = model if isinstance(model, HashModel) else load_model(model)
+    bb = hm.make_backbone()
+    src = Path(collection)
+    cache = out if not (_is_store(src) and src.resolve() == Path(out).resolve()) else src
+    feats, _ = collection_features(collection, bb, store=cache, labels_file=labels_file,
+                                   tags_file=tags_file, options=options, progress=progress)
+    progress.log(f"encoding {feats.shape[0]} images with {hm.hasher.name} ({hm.n_bits} bits)")
+    codes = hm.hasher.encode(feats)
+    rec = CodesRecord(codes, hm.n_bits, provenance_of(hm.hasher))
+    store = Store(out)
+    with store.edit() as w:
+        w.write_model(hm.to_record())
+        w.write_codes(rec)
+    return rec
+
+
+def graph_and_rank(store: str | Path, builder: str = "hamming",
+                   builder_params: dict[str, Any] | None = None, ranker: str = "cpr",
+                   ranker_params: dict[str, Any] | None = None,
+                   progress: Progress = QUIET) -> None:
+    """Hamming graph, then importance scores and list, written into ``store``."""
+    from dhr_sdk.offline.relevance import build_graph, rank
+
+    gb = make_plugin("graph_builder", builder, builder_params)
+    rk = make_plugin("ranker", ranker, ranker_params)
+    if not isinstance(gb, GraphBuilder) or not isinstance(rk, Ranker):
+        raise DhrError("graph builder or ranker plugin of the wrong kind")
+    build_graph(store, gb, progress=progress)
+    rank(store, rk, progress=progress)
+
+
+def build(collection: str | Path, out: str | Path, hasher: str,
+          hasher_params: dict[str, Any] | None = None, *, ranker: str = "cpr",
+          ranker_params: dict[str, Any] | None = None, builder: str = "hamming",
+          builder_params: dict[str, Any] | None = None, backbone: str = "pixels",
+          backbone_params: dict[str, Any] | None = None, model: str | Path | None = None,
+          options: FeatureOptions | None = None, progress: Progress = QUIET,
+          **fit_kwargs: Any) -> Store:
+    """Everything off-line for one collection into one store: fit (skipped when ``model``
+    is given), encode, graph, rank."""
+    steps = 3 if model is not None else 4
+    hm: HashModel | str | Path
+    if model is None:
+        progress.log(f"[1/{steps}] fit {hasher}")
+        hm = fit([collection], out, hasher, hasher_params, backbone=backbone,
+                 backbone_params=backbone_params, options=options, progress=progress,
+                 **fit_kwargs)
+    else:
+        hm = model
+    step = steps - 2
+    progress.log(f"[{step}/{steps}] encode")
+    encode(collection, hm, out, options=options, progress=progress)
+    progress.log(f"[{step + 1}/{steps}] graph {builder}, [{step + 2}/{steps}] rank {ranker}")
+    graph_and_rank(out, builder, builder_params, ranker, ranker_params, progress)
+    return Store(out)

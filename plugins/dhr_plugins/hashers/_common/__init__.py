@@ -1,0 +1,1 @@
+"""plugins/dhr_plugins/hashers/_common."""
