@@ -27,7 +27,7 @@ from typing import Any
 
 import pluggy
 
-from dhr_sdk.core import hookspecs as hookspecs
+from dhr_sdk.core import hookspecs
 from dhr_sdk.core.errors import PluginError
 from dhr_sdk.core.interfaces import BASES, KINDS, Plugin
 from dhr_sdk.core.params import build_params

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dhr_sdk import __version__, plugins
+from dhr_sdk import __version__
 from dhr_sdk.cli.main import cli
+from dhr_sdk.core import registry as plugins
 from dhr_sdk.store import CodesRecord, Provenance, Store
 from dhr_sdk.testing import clustered_codes
 from tests.fakedist import make_distribution

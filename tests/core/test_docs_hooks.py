@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from dhr_sdk.core import hookspecs as hookspecs
+from dhr_sdk.core import hookspecs
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
 
