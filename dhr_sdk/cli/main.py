@@ -23,6 +23,7 @@ from dhr_sdk.cli import (
     plugins_cmd,
     rank_cmd,
     select_cmd,
+    serve_cmd,
 )
 from dhr_sdk.errors import DhrError
 
@@ -70,6 +71,7 @@ cli.add_command(import_codes_cmd.import_codes_command)
 cli.add_command(graph_cmd.graph)
 cli.add_command(rank_cmd.rank_command, name="rank")
 cli.add_command(select_cmd.select_command, name="select")
+cli.add_command(serve_cmd.serve)
 
 
 def main() -> None:
