@@ -139,7 +139,7 @@ class ServerState:
                            "collections are named by file name")
         rec = c.target.model_record
         if rec is not None and c.target.model_id not in self.models:
-            self.models[c.target.model_id] = HashModel.from_record(rec, f"the model of {c.file}")
+            self.models[c.target.model_id] = HashModel.from_record(rec)
         self.collections[c.name] = c
 
     def _prune(self) -> None:
