@@ -41,8 +41,10 @@ class DhrGroup(click.Group):
             return super().invoke(ctx)
         except DhrError as exc:
             raise click.ClickException(str(exc)) from None
-        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-            raise click.ClickException(f"{exc.strerror}: {exc.filename}") from None
+        except OSError as exc:  # the file system (disk full, read-only, permissions...)
+            text = exc.strerror or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            where = f": {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{text}{where}") from None
 
 
 @click.group(cls=DhrGroup, context_settings={"help_option_names": ["-h", "--help"]})
