@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint browser
 
 setup: $(STAMP)
 
@@ -28,5 +28,14 @@ lint: setup
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: lint
+# The web page's test (tests/e2e/test_serve_browser.py) drives the distribution's Chromium: installed
+# here when missing, as root with apt-get; elsewhere that test skips and says why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium chromium-driver; \
+	else echo "browser: no Chromium here; tests/e2e/test_serve_browser.py will skip"; fi
+
+test: lint browser
 	$(PY) -m pytest -q

@@ -10,6 +10,7 @@ from dhr_sdk.cli.common import config_option, emit_json, json_option, params_opt
 from dhr_sdk.cli.pipeline_options import feature_options, make_feature_options, split_params
 from dhr_sdk.core.progress import Progress
 from dhr_sdk.offline.pipeline import build as build_store
+from dhr_sdk.offline.relevance import isolated_codes_warning
 
 
 @click.command()
@@ -34,7 +35,9 @@ def build(collection: Path, out: Path, hasher: str, ranker: str, builder: str, b
     """Everything off-line for COLLECTION (folder or store): fit, encode, graph, rank.
 
     -p KEY=VALUE sets hasher params; prefix a key with graph., ranker. or backbone. for
-    the other plugins (e.g. -p n_bits=64 -p graph.radius=2 -p ranker.eps=1e-6).
+    the other plugins (e.g. -p n_bits=64 -p graph.radius=2 -p ranker.eps=1e-6). Every
+    param is checked before anything is written, and the store -o is replaced once, at the
+    end: an error or a kill leaves the previous store as it was.
     """
     kinds = split_params(params, config, "hasher")
     store = build_store(collection, out, hasher, kinds["hasher"], ranker=ranker,
@@ -44,6 +47,8 @@ def build(collection: Path, out: Path, hasher: str, ranker: str, builder: str, b
                         options=make_feature_options(batch_size, workers, device),
                         progress=Progress(quiet=quiet or as_json))
     summary = store.summary()
+    advice = isolated_codes_warning(summary["elements"]["graph"], "build")
+    summary["warnings"] = [advice] if advice else []  # also printed as a warning line
     if as_json:
         emit_json(summary)
         return

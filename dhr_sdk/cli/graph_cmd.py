@@ -29,7 +29,8 @@ def graph(store: Path, builder: str, params: tuple[str, ...], config: Path | Non
           as_json: bool, quiet: bool) -> None:
     """Build the graph of STORE's codes (e.g. -p radius=2 -p merged=false) and store it.
 
-    Replaces any previous graph, rank and importance list of STORE.
+    Replaces any previous graph, rank and importance list of STORE. Warns when more than
+    half of the codes have no neighbour (use a larger radius, or fewer bits).
     """
     summary = build_graph(store, builder, plugin_params("graph_builder", params, config),
                           progress(quiet or as_json))

@@ -23,6 +23,7 @@ from dhr_sdk.cli import (
     plugins_cmd,
     rank_cmd,
     select_cmd,
+    serve_cmd,
 )
 from dhr_sdk.core.errors import DhrError
 
@@ -40,8 +41,10 @@ class DhrGroup(click.Group):
             return super().invoke(ctx)
         except DhrError as exc:
             raise click.ClickException(str(exc)) from None
-        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-            raise click.ClickException(f"{exc.strerror}: {exc.filename}") from None
+        except OSError as exc:  # the file system (disk full, read-only, permissions...)
+            text = exc.strerror or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            where = f": {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{text}{where}") from None
 
 
 @click.group(cls=DhrGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,6 +73,7 @@ cli.add_command(import_codes_cmd.import_codes_command)
 cli.add_command(graph_cmd.graph)
 cli.add_command(rank_cmd.rank_command, name="rank")
 cli.add_command(select_cmd.select_command, name="select")
+cli.add_command(serve_cmd.serve)
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""``dhr plugins``: every registered implementation, where it comes from, and its params."""
+"""``dhr plugins``: every registered implementation, where it comes from, and its params;
+then the broken plugins and the third-party names that lost to a built-in."""
 
 from __future__ import annotations
 
@@ -22,6 +23,13 @@ def plugins_report() -> dict[str, Any]:
         ],
         "broken": [{"plugin": b.plugin, "distribution": b.distribution, "error": b.error}
                    for b in reg.broken],
+        "conflicts": [
+            {"kind": c.ignored.kind, "name": c.ignored.name, "plugin": c.ignored.plugin,
+             "distribution": c.ignored.distribution,
+             "version": c.ignored.distribution_version,
+             "builtin_distribution": c.builtin.distribution,
+             "builtin_version": c.builtin.distribution_version, "message": c.message}
+            for c in reg.conflicts],
     }
 
 
@@ -29,7 +37,8 @@ def plugins_report() -> dict[str, Any]:
 @json_option
 @click.option("-v", "--verbose", is_flag=True, help="Show every parameter with its default.")
 def plugins(as_json: bool, verbose: bool) -> None:
-    """List installed plugins (built-in and third-party) and broken ones."""
+    """List installed plugins (built-in and third-party), broken ones, and third-party
+    plugins ignored because they claim a built-in's name."""
     report = plugins_report()
     if as_json:
         emit_json(report)
@@ -45,3 +54,5 @@ def plugins(as_json: bool, verbose: bool) -> None:
                 click.echo(f"  {key} = {default!r}  {spec.get('description', '')}")
     for b in report["broken"]:
         click.echo(f"BROKEN {b['plugin']} ({b['distribution']}): {b['error']}", err=True)
+    for c in report["conflicts"]:
+        click.echo(f"CONFLICT {c['message']}", err=True)

@@ -5,6 +5,14 @@ implement the hooks of :mod:`dhr_sdk.core.hookspecs`. Loading is isolated: a plu
 import, uses an unknown (misspelled) hook, or registers a clashing name is reported as
 broken (warning + ``dhr plugins``) and the rest keeps working.
 
+Built-ins cannot be replaced by accident: the entry points of the ``dhr-sdk`` distribution
+load first, and a third-party implementation that claims a built-in's kind and name loses
+(a :class:`NameConflict`: one warning naming both distributions, listed by ``dhr plugins``).
+Two third-party plugins claiming one name make that name an error naming both. Every
+stored element records the distribution of the plugin that wrote it
+(:func:`provenance_of`), and :func:`check_provenance` refuses to run another
+distribution's implementation on it.
+
 Environment variables, read when plugins are loaded:
 
 ``DHR_PLUGINS``
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +44,21 @@ from dhr_sdk.core.params import build_params
 ENTRY_POINT_GROUP = "dhr"
 ALLOW_ENV = "DHR_PLUGINS"
 DENY_ENV = "DHR_DISABLE_PLUGINS"
+#: The distribution whose entry points are the built-in plugins.
+BUILTIN_DISTRIBUTION = "dhr-sdk"
+
+
+def canonical_name(distribution: str) -> str:
+    """A distribution name normalised as pip compares them (``dhr_SDK`` == ``dhr-sdk``)."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def is_builtin(distribution: str) -> bool:
+    return canonical_name(distribution) == BUILTIN_DISTRIBUTION
+
+
+def dist_label(distribution: str, version: str) -> str:
+    return f"{distribution} {version}" if version else distribution
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,11 @@ class Registration:
     plugin: str
     distribution: str
     version: str
+    distribution_version: str = ""
+
+    @property
+    def builtin(self) -> bool:
+        return is_builtin(self.distribution)
 
     def create(self, params: Mapping[str, Any] | None = None) -> Any:
         """Instantiate with validated params (one-line :class:`ParamsError` on bad input)."""
@@ -63,8 +92,25 @@ class BrokenPlugin:
     error: str
 
 
+@dataclass(frozen=True)
+class NameConflict:
+    """A third-party implementation that claimed a built-in's kind and name, and lost."""
+
+    ignored: Registration
+    builtin: Registration
+
+    @property
+    def message(self) -> str:
+        i, b = self.ignored, self.builtin
+        return (f"{i.kind} {i.name!r} of plugin {i.plugin!r} "
+                f"({dist_label(i.distribution, i.distribution_version)}) is ignored: the "
+                f"name belongs to the built-in {i.kind} of "
+                f"{dist_label(b.distribution, b.distribution_version)}, which stays in use; "
+                "a third-party plugin must use another name")
+
+
 class PluginWarning(UserWarning):
-    """Emitted when a plugin is broken; the CLI shows it as one line."""
+    """Emitted when a plugin is broken or loses a name to a built-in; shown as one line."""
 
 
 def _split_env(name: str) -> set[str] | None:
@@ -81,6 +127,7 @@ class Registry:
         self._items: dict[str, dict[str, Registration]] = {k: {} for k in KINDS}
         self._conflicts: dict[tuple[str, str], str] = {}
         self.broken: list[BrokenPlugin] = []
+        self.conflicts: list[NameConflict] = []
         self._deny = deny or set()
 
     def add(self, kind: str, cls: type[Plugin], plugin: str, distribution: str,
@@ -93,14 +140,23 @@ class Registry:
             raise PluginError(f"plugin {plugin!r}: {cls.__name__} has no 'name'")
         if {name, f"{kind}:{name}"} & self._deny:
             return
-        version = str(getattr(cls, "version", version))
+        new = Registration(kind, name, cls, plugin, distribution,
+                           str(getattr(cls, "version", version)), version)
         existing = self._items[kind].get(name)
+        if existing is not None and existing.builtin != new.builtin:
+            builtin, ignored = (existing, new) if existing.builtin else (new, existing)
+            self._items[kind][name] = builtin
+            self._conflicts.pop((kind, name), None)
+            self.conflicts.append(NameConflict(ignored, builtin))
+            warnings.warn(f"dhr plugin {ignored.plugin!r}: {self.conflicts[-1].message}",
+                          PluginWarning, stacklevel=2)
+            return
         if existing is not None:
             msg = (f"{kind} {name!r} is registered twice: by plugin {existing.plugin!r} "
                    f"({existing.distribution}) and by plugin {plugin!r} ({distribution})")
             self._conflicts[(kind, name)] = msg
             raise PluginError(msg)
-        self._items[kind][name] = Registration(kind, name, cls, plugin, distribution, version)
+        self._items[kind][name] = new
 
     def get(self, kind: str, name: str) -> Registration:
         """The registration of ``name``; unknown names list the available choices."""
@@ -132,13 +188,17 @@ class PluginManager:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.registry = Registry(deny=_split_env(DENY_ENV))
-        self._dists: dict[str, tuple[str, str]] = {}
 
     def load_entry_points(self, strict: bool = False) -> None:
-        """Import and register every module of the ``dhr`` entry-point group."""
+        """Import and register every module of the ``dhr`` entry-point group, the
+        built-in distribution's first."""
         allow = _split_env(ALLOW_ENV)
         deny = _split_env(DENY_ENV) or set()
-        for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+
+        def order(ep: md.EntryPoint) -> tuple[bool, str]:
+            return (ep.dist is None or not is_builtin(ep.dist.name), ep.name)
+
+        for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=order):
             dist = ep.dist.name if ep.dist is not None else "unknown"
             version = ep.dist.version if ep.dist is not None else "0"
             if allow is not None and not ({ep.name, dist} & allow):
@@ -155,9 +215,12 @@ class PluginManager:
     def register_module(self, module: ModuleType | object, name: str,
                         distribution: str = "local", version: str = "0",
                         strict: bool = True) -> None:
-        """Register one plugin module (or object with hookimpls) and collect its classes."""
+        """Register one plugin module (or object with hookimpls) and collect its classes.
+
+        The pluggy name is qualified by the distribution, so a third-party entry point
+        named like a built-in one (``itq``) cannot take the built-in's place."""
         try:
-            self.pm.register(module, name=name)
+            self.pm.register(module, name=f"{distribution}/{name}")
         except (ValueError, pluggy.PluginValidationError) as exc:
             self._broken(name, distribution, f"invalid plugin: {exc}", strict)
             return
@@ -167,7 +230,6 @@ class PluginManager:
             self.pm.unregister(module)
             self._broken(name, distribution, f"unknown hook (misspelled?): {exc}", strict)
             return
-        self._dists[name] = (distribution, version)
         try:
             self._collect(module, name, distribution, version)
         except Exception as exc:

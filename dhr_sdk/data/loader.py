@@ -16,16 +16,22 @@ from dhr_sdk.core.device import resolve_device
 from dhr_sdk.core.errors import DhrError
 from dhr_sdk.core.interfaces import Backbone
 from dhr_sdk.core.progress import Progress
-from dhr_sdk.data.images import UnreadableImage, load_rgb
+from dhr_sdk.data.images import UnreadableImage, load_rgb, pixel_limit
 
 Transform = Callable[[Image.Image], torch.Tensor]
 
 
 class FileImages(Dataset[tuple[torch.Tensor, int, str]]):
-    """Decodes one file per item; failures become a blank tensor plus the reason."""
+    """Decodes one file per item; failures become a blank tensor plus the reason.
 
-    def __init__(self, paths: Sequence[str], transform: Transform) -> None:
+    ``max_pixels`` (default: ``$DHR_MAX_IMAGE_PIXELS`` or 50 megapixels, see
+    :func:`~dhr_sdk.data.images.pixel_limit`) is resolved here, in the main process, so a
+    bad setting is one error before any worker starts."""
+
+    def __init__(self, paths: Sequence[str], transform: Transform,
+                 max_pixels: int | None = None) -> None:
         self.paths, self.transform = list(paths), transform
+        self.max_pixels = pixel_limit(max_pixels)
         self.blank = torch.zeros_like(transform(Image.new("RGB", (32, 32))))
 
     def __len__(self) -> int:
@@ -33,7 +39,7 @@ class FileImages(Dataset[tuple[torch.Tensor, int, str]]):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
         try:
-            return self.transform(load_rgb(self.paths[i])), i, ""
+            return self.transform(load_rgb(self.paths[i], self.max_pixels)), i, ""
         except UnreadableImage as exc:
             return self.blank, i, str(exc)
 

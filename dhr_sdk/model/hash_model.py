@@ -16,7 +16,7 @@ from dhr_sdk.core.params import build_params
 from dhr_sdk.core.registry import get_registry
 from dhr_sdk.model.finetuned import FineTunedBackbone
 from dhr_sdk.store import ModelRecord, Store
-from dhr_sdk.store.provenance import provenance_of
+from dhr_sdk.store.provenance import check_provenance, provenance_of
 
 
 @dataclass
@@ -50,8 +50,11 @@ class HashModel:
             backbone_params=self.backbone_params, provenance=prov)
 
     @classmethod
-    def from_record(cls, rec: ModelRecord) -> HashModel:
+    def from_record(cls, rec: ModelRecord, what: str = "the model") -> HashModel:
+        """The model of ``rec``; a hasher of another distribution than the one that wrote it
+        is refused (one line naming both, ``what`` naming the model)."""
         reg = get_registry().get("hasher", rec.hasher)
+        check_provenance(reg, rec.provenance, what)
         params = build_params(reg.cls.Params, rec.params, f"hasher {rec.hasher!r}")
         hasher = reg.cls(params)
         if not isinstance(hasher, Hasher):
@@ -72,4 +75,4 @@ def save_model(model: HashModel, path: str | Path) -> Store:
 
 def load_model(path: str | Path) -> HashModel:
     """Load the model element of a store or model file."""
-    return HashModel.from_record(Store(path).read_model())
+    return HashModel.from_record(Store(path).read_model(), f"the model in {path}")

@@ -9,6 +9,7 @@ cache are reused).
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,13 +19,14 @@ from typing import Any
 import numpy as np
 
 from dhr_sdk.core.errors import DhrError
-from dhr_sdk.core.interfaces import Backbone, FitData, FitImages, GraphBuilder, Hasher, Ranker
+from dhr_sdk.core.interfaces import Backbone, FitData, FitImages, Hasher
 from dhr_sdk.core.progress import QUIET, Progress
 from dhr_sdk.core.registry import get_registry
 from dhr_sdk.data.collection import Collection
 from dhr_sdk.data.features import extract_collection
 from dhr_sdk.model.hash_model import HashModel, load_model, save_model
-from dhr_sdk.store import CodesRecord, CollectionRecord, Store
+from dhr_sdk.offline.relevance import graph_and_rank
+from dhr_sdk.store import CodesRecord, CollectionRecord, Store, staged
 from dhr_sdk.store.provenance import provenance_of
 
 
@@ -43,6 +45,27 @@ def make_plugin(kind: str, name: str, params: dict[str, Any] | None = None) -> A
 
 def _is_store(path: Path) -> bool:
     return path.is_file()
+
+
+def _source(collection: str | Path, out: str | Path, work: Path) -> str | Path:
+    """``collection``, or the working copy ``work`` when it is the store being written."""
+    try:
+        return work if os.path.samefile(collection, out) else collection
+    except OSError:
+        return collection
+
+
+def _make_hasher(hasher: str, params: dict[str, Any] | None, seed: int | None) -> Hasher:
+    """The hasher plugin with validated params (``seed`` overriding the params' seed)."""
+    values = dict(params or {})
+    h = make_plugin("hasher", hasher, values)
+    if seed is not None:
+        if "seed" not in type(h).Params.model_fields:
+            raise DhrError(f"hasher {hasher!r} has no seed parameter")
+        h = make_plugin("hasher", hasher, {**values, "seed": seed})
+    if not isinstance(h, Hasher):
+        raise DhrError(f"plugin {hasher!r} is not a hasher")
+    return h
 
 
 def open_collection(source: str | Path, labels_file: str | Path | None = None,
@@ -115,7 +138,8 @@ def fit(collections: Sequence[str | Path], out: str | Path, hasher: str,
     collection, GAH's TP-A set) and save the model to ``out``.
 
     Store sources keep their feature cache; with ``cache`` and a single folder the features
-    are cached in ``out`` (the model file is a store too).
+    are cached in ``out`` (the model file is a store too). ``out`` is written once, at the
+    end (:func:`dhr_sdk.store.staged`).
     """
     if not collections:
         raise DhrError("give at least one collection to fit on")
@@ -124,21 +148,33 @@ def fit(collections: Sequence[str | Path], out: str | Path, hasher: str,
                        "with 'dhr features --tags' to fit on several")
     if (train is None) != (train_labels is None):
         raise DhrError("--train and --labels must be given together")
-    params = dict(hasher_params or {})
-    h = make_plugin("hasher", hasher, params)
-    if seed is not None:
-        if "seed" not in type(h).Params.model_fields:
-            raise DhrError(f"hasher {hasher!r} has no seed parameter")
-        h = make_plugin("hasher", hasher, {**params, "seed": seed})
-    if not isinstance(h, Hasher):
-        raise DhrError(f"plugin {hasher!r} is not a hasher")
+    h = _make_hasher(hasher, hasher_params, seed)
     bb = make_plugin("backbone", backbone, backbone_params)
+    _check_train(h, train)
+    with staged(out) as work:
+        return _fit_into(work, out, collections, h, bb, train, train_labels, tags_file, cache,
+                         options, progress)
+
+
+def _check_train(h: Hasher, train: str | Path | None) -> None:
+    """A hasher that needs a labeled training set gets one (checked before any work)."""
+    if "train" in h.required_inputs() and train is None:
+        raise DhrError(f"hasher {h.name!r} needs train: give --train DIR --labels FILE")
+
+
+def _fit_into(work: Path, out: str | Path, collections: Sequence[str | Path], h: Hasher,
+              bb: Backbone, train: str | Path | None, train_labels: str | Path | None,
+              tags_file: str | Path | None, cache: bool, options: FeatureOptions | None,
+              progress: Progress) -> HashModel:
+    """:func:`fit` into the working copy ``work`` of the model file ``out``."""
+    backbone, hasher = bb.name, h.name
     single_folder = len(collections) == 1 and not _is_store(Path(collections[0]))
     feats, records = [], []
     for src in collections:
         progress.log(f"features of {src} ({backbone})")
-        cache_at = out if (cache and single_folder) else None
-        f, rec = collection_features(src, bb, store=cache_at, tags_file=tags_file,
+        cache_at = work if (cache and single_folder) else None
+        f, rec = collection_features(_source(src, out, work), bb, store=cache_at,
+                                     tags_file=tags_file,
                                      options=options, progress=progress)
         feats.append(f)
         records.append(rec)
@@ -167,7 +203,7 @@ def fit(collections: Sequence[str | Path], out: str | Path, hasher: str,
     progress.log(f"fitting {hasher} ({h.n_bits} bits) on {data.features.shape[0]} images")
     h.fit(data, progress)
     model = HashModel(h, bb.name, bb.params.model_dump(mode="json"))
-    save_model(model, out)
+    save_model(model, work)
     return model
 
 
@@ -175,36 +211,21 @@ def encode(collection: str | Path, model: str | Path | HashModel, out: str | Pat
            labels_file: str | Path | None = None, tags_file: str | Path | None = None,
            options: FeatureOptions | None = None, progress: Progress = QUIET) -> CodesRecord:
     """Codes of ``collection`` under ``model`` (a model file or object), written with the
-    model into the store ``out`` (features cached there)."""
+    model into the store ``out`` (features cached there), in one write."""
     hm = model if isinstance(model, HashModel) else load_model(model)
     bb = hm.make_backbone()
-    src = Path(collection)
-    cache = out if not (_is_store(src) and src.resolve() == Path(out).resolve()) else src
-    feats, _ = collection_features(collection, bb, store=cache, labels_file=labels_file,
-                                   tags_file=tags_file, options=options, progress=progress)
-    progress.log(f"encoding {feats.shape[0]} images with {hm.hasher.name} ({hm.n_bits} bits)")
-    codes = hm.hasher.encode(feats)
-    rec = CodesRecord(codes, hm.n_bits, provenance_of(hm.hasher))
-    store = Store(out)
-    with store.edit() as w:
-        w.write_model(hm.to_record())
-        w.write_codes(rec)
+    with staged(out) as work:
+        feats, _ = collection_features(_source(collection, out, work), bb, store=work,
+                                       labels_file=labels_file, tags_file=tags_file,
+                                       options=options, progress=progress)
+        progress.log(f"encoding {feats.shape[0]} images with {hm.hasher.name} "
+                     f"({hm.n_bits} bits)")
+        codes = hm.hasher.encode(feats)
+        rec = CodesRecord(codes, hm.n_bits, provenance_of(hm.hasher))
+        with Store(work).edit() as w:
+            w.write_model(hm.to_record())
+            w.write_codes(rec)
     return rec
-
-
-def graph_and_rank(store: str | Path, builder: str = "hamming",
-                   builder_params: dict[str, Any] | None = None, ranker: str = "cpr",
-                   ranker_params: dict[str, Any] | None = None,
-                   progress: Progress = QUIET) -> None:
-    """Hamming graph, then importance scores and list, written into ``store``."""
-    from dhr_sdk.offline.relevance import build_graph, rank
-
-    gb = make_plugin("graph_builder", builder, builder_params)
-    rk = make_plugin("ranker", ranker, ranker_params)
-    if not isinstance(gb, GraphBuilder) or not isinstance(rk, Ranker):
-        raise DhrError("graph builder or ranker plugin of the wrong kind")
-    build_graph(store, gb, progress=progress)
-    rank(store, rk, progress=progress)
 
 
 def build(collection: str | Path, out: str | Path, hasher: str,
@@ -215,19 +236,30 @@ def build(collection: str | Path, out: str | Path, hasher: str,
           options: FeatureOptions | None = None, progress: Progress = QUIET,
           **fit_kwargs: Any) -> Store:
     """Everything off-line for one collection into one store: fit (skipped when ``model``
-    is given), encode, graph, rank."""
-    steps = 3 if model is not None else 4
-    hm: HashModel | str | Path
-    if model is None:
-        progress.log(f"[1/{steps}] fit {hasher}")
-        hm = fit([collection], out, hasher, hasher_params, backbone=backbone,
-                 backbone_params=backbone_params, options=options, progress=progress,
-                 **fit_kwargs)
-    else:
-        hm = model
-    step = steps - 2
-    progress.log(f"[{step}/{steps}] encode")
-    encode(collection, hm, out, options=options, progress=progress)
-    progress.log(f"[{step + 1}/{steps}] graph {builder}, [{step + 2}/{steps}] rank {ranker}")
-    graph_and_rank(out, builder, builder_params, ranker, ranker_params, progress)
+    is given), encode, graph, rank.
+
+    Every plugin's params are validated before anything is written, and the store is
+    written once, at the end: an error or a kill at any point leaves the previous store as
+    it was (:func:`dhr_sdk.store.staged`).
+    """
+    hm: HashModel | None = load_model(model) if model is not None else None
+    if hm is None:
+        _check_train(_make_hasher(hasher, hasher_params, fit_kwargs.get("seed")),
+                     fit_kwargs.get("train"))
+        make_plugin("backbone", backbone, backbone_params)
+    gb = make_plugin("graph_builder", builder, builder_params)
+    rk = make_plugin("ranker", ranker, ranker_params)
+    steps = 3 if hm is not None else 4
+    with staged(out) as work:
+        src = _source(collection, out, work)
+        if hm is None:
+            progress.log(f"[1/{steps}] fit {hasher}")
+            hm = fit([src], work, hasher, hasher_params, backbone=backbone,
+                     backbone_params=backbone_params, options=options, progress=progress,
+                     **fit_kwargs)
+        step = steps - 2
+        progress.log(f"[{step}/{steps}] encode")
+        encode(src, hm, work, options=options, progress=progress)
+        progress.log(f"[{step + 1}/{steps}] graph {builder}, [{step + 2}/{steps}] rank {ranker}")
+        graph_and_rank(work, gb, None, rk, None, progress)
     return Store(out)

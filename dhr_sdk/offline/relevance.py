@@ -7,6 +7,7 @@ These are the library functions behind ``dhr import-codes``, ``dhr graph`` and `
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -16,13 +17,13 @@ from scipy.sparse import csgraph
 
 from dhr_sdk.codes.hamming_index import group_identical
 from dhr_sdk.codes.packing import check_n_bits, check_packed, pack_bits
-from dhr_sdk.core.errors import DhrError
+from dhr_sdk.core.errors import DhrError, StoreFormatError
 from dhr_sdk.core.interfaces import GraphBuilder, Ranker
 from dhr_sdk.core.progress import QUIET, Progress
 from dhr_sdk.core.registry import get_registry
 from dhr_sdk.core.types import HashGraph, ImportanceList, RankResult
 from dhr_sdk.offline.importance import TIE_RULE, build_importance_list
-from dhr_sdk.store import Store
+from dhr_sdk.store import Store, staged
 from dhr_sdk.store.elements import CodesRecord, CollectionRecord
 from dhr_sdk.store.format import Provenance
 from dhr_sdk.store.provenance import provenance_of
@@ -122,25 +123,66 @@ def import_codes(store_path: str | Path, codes_file: str | Path,
         raise DhrError(f"{len(names)} image names for {n} codes; give one name per code")
     if len(set(names)) != n:
         raise DhrError("image names must be unique")
-    store = Store.create(store_path, overwrite=overwrite)
+    if Path(store_path).exists() and not overwrite:
+        raise StoreFormatError(f"{store_path} already exists (use --overwrite to replace it)")
     prov = Provenance(plugin="import-codes", kind="codes",
                       params={"source": str(codes_path), "format": used, "n_bits": bits})
-    with store.edit() as w:
-        w.write_collection(CollectionRecord(image_ids=names, root=""))
-        w.write_codes(CodesRecord(packed, bits, prov))
+    with staged(store_path, new=True) as work:  # one write, also when replacing a store
+        created = Store.create(work, overwrite=True)
+        with created.edit() as w:
+            w.write_collection(CollectionRecord(image_ids=names, root=""))
+            w.write_codes(CodesRecord(packed, bits, prov))
+    store = Store(store_path)
     distinct = int(group_identical(packed)[0].shape[0])
     progress.log(f"imported {n} codes of {bits} bits ({used}), {distinct} distinct")
     return {"store": str(store.path), "images": n, "n_bits": bits, "format": used,
             "distinct_codes": distinct}
 
 
-def graph_summary(graph: HashGraph) -> dict[str, Any]:
-    """Size and structure of a graph (the ``dhr graph --json`` fields)."""
+ISOLATED_WARNING_FRACTION = 0.5
+"""``dhr graph`` / ``dhr build`` warn when more than this share of the nodes is isolated."""
+ISOLATED_WARNING_MIN_NODES = 20
+"""... on graphs of at least this many nodes (a handful of codes says nothing)."""
+
+
+class SparseGraphWarning(UserWarning):
+    """Most codes have no neighbour within the radius: ranking and assessment see little."""
+
+
+def isolated_codes_warning(summary: Mapping[str, Any], command: str = "graph") -> str | None:
+    """The advice of :class:`SparseGraphWarning` for a :func:`graph_summary`, or None.
+
+    ``command`` (``graph`` or ``build``) decides how the ``-p`` options are spelt.
+    """
+    nodes, isolated = int(summary["nodes"]), int(summary["isolated_nodes"])
+    if nodes < ISOLATED_WARNING_MIN_NODES or isolated <= ISOLATED_WARNING_FRACTION * nodes:
+        return None
+    what = "distinct codes" if summary["merged"] else "images"
+    radius, n_bits = int(summary["radius"]), int(summary["n_bits"])
+    wider = f"-p {'graph.' if command == 'build' else ''}radius={radius + 1}"
+    shorter = (f"-p n_bits={n_bits // 2}" if command == "build"
+               else f"n_bits={n_bits // 2} when fitting")
+    fixes = f"a larger radius ({wider})"
+    if n_bits >= 16:
+        fixes = f"fewer bits ({shorter}) or " + fixes
+    return (f"{isolated} of the {nodes} {what} ({100 * isolated / nodes:.0f} %) have no "
+            f"neighbour within Hamming radius {radius} at {n_bits} bits: the ranking sees "
+            f"little structure and requirements will often match nothing; use {fixes}")
+
+
+def graph_summary(graph: HashGraph, command: str = "graph") -> dict[str, Any]:
+    """Size and structure of a graph (the ``dhr graph --json`` fields), with ``warnings``
+    (:func:`isolated_codes_warning`)."""
     n_comp = int(csgraph.connected_components(graph.adjacency, directed=False)[0])
     degree = np.diff(graph.adjacency.indptr)
-    return {"nodes": graph.n_nodes, "edges": graph.n_edges, "images": graph.n_images,
-            "merged": graph.merged, "radius": graph.radius, "n_bits": graph.n_bits,
-            "components": n_comp, "isolated_nodes": int(np.sum(degree == 0))}
+    out: dict[str, Any] = {
+        "nodes": graph.n_nodes, "edges": graph.n_edges, "images": graph.n_images,
+        "merged": graph.merged, "radius": graph.radius, "n_bits": graph.n_bits,
+        "components": n_comp, "isolated_nodes": int(np.sum(degree == 0))}
+    out["isolated_fraction"] = round(out["isolated_nodes"] / max(1, graph.n_nodes), 4)
+    advice = isolated_codes_warning(out, command)
+    out["warnings"] = [advice] if advice else []
+    return out
 
 
 def _create(kind: str, plugin: Any, params: Mapping[str, Any] | None) -> Any:
@@ -151,20 +193,29 @@ def _create(kind: str, plugin: Any, params: Mapping[str, Any] | None) -> Any:
     return plugin
 
 
-def build_graph(store_path: str | Path, builder: GraphBuilder | str = "hamming",
-                params: Mapping[str, Any] | None = None,
-                progress: Progress = QUIET) -> dict[str, Any]:
-    """Build the graph of the store's codes, write it, and return :func:`graph_summary`."""
-    plugin: GraphBuilder = _create("graph_builder", builder, params)
-    store = Store(store_path)
+def _built_graph(store: Store, plugin: GraphBuilder, command: str,
+                 progress: Progress) -> tuple[HashGraph, dict[str, Any]]:
     codes = store.read_codes()
     start = time.perf_counter()
     graph = plugin.build(codes.codes, codes.n_bits, progress)
-    seconds = time.perf_counter() - start
+    summary = {"store": str(store.path), "builder": plugin.name,
+               **graph_summary(graph, command), "seconds": round(time.perf_counter() - start, 4)}
+    for advice in summary["warnings"]:
+        warnings.warn(advice, SparseGraphWarning, stacklevel=3)
+    return graph, summary
+
+
+def build_graph(store_path: str | Path, builder: GraphBuilder | str = "hamming",
+                params: Mapping[str, Any] | None = None,
+                progress: Progress = QUIET) -> dict[str, Any]:
+    """Build the graph of the store's codes, write it, and return :func:`graph_summary`
+    (warns with :class:`SparseGraphWarning` when most codes are isolated)."""
+    plugin: GraphBuilder = _create("graph_builder", builder, params)
+    store = Store(store_path)
+    graph, summary = _built_graph(store, plugin, "graph", progress)
     with store.edit() as w:
         w.write_graph(graph, provenance_of(plugin))
-    return {"store": str(store.path), "builder": plugin.name, **graph_summary(graph),
-            "seconds": round(seconds, 4)}
+    return summary
 
 
 def rank(store_path: str | Path, ranker: Ranker | str = "cpr",
@@ -180,3 +231,24 @@ def rank(store_path: str | Path, ranker: Ranker | str = "cpr",
         w.write_rank(result, provenance_of(plugin))
         w.write_importance(importance, TIE_RULE)
     return result, importance
+
+
+def graph_and_rank(store_path: str | Path, builder: GraphBuilder | str = "hamming",
+                   builder_params: Mapping[str, Any] | None = None,
+                   ranker: Ranker | str = "cpr", ranker_params: Mapping[str, Any] | None = None,
+                   progress: Progress = QUIET) -> dict[str, Any]:
+    """Graph, rank and importance list of the store's codes, written in one edit (both
+    plugins validated first); returns :func:`build_graph`'s summary."""
+    gb: GraphBuilder = _create("graph_builder", builder, builder_params)
+    rk: Ranker = _create("ranker", ranker, ranker_params)
+    if not isinstance(gb, GraphBuilder) or not isinstance(rk, Ranker):
+        raise DhrError("graph builder or ranker plugin of the wrong kind")
+    store = Store(store_path)
+    graph, summary = _built_graph(store, gb, "build", progress)
+    result = rk.rank(graph, progress)
+    importance = build_importance_list(graph, result)
+    with store.edit() as w:
+        w.write_graph(graph, provenance_of(gb))
+        w.write_rank(result, provenance_of(rk))
+        w.write_importance(importance, TIE_RULE)
+    return summary

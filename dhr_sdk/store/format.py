@@ -13,11 +13,15 @@ import scipy.sparse as sp
 
 from dhr_sdk._version import __version__
 from dhr_sdk.core.errors import StoreFormatError
+from dhr_sdk.store.atomic import ensure_space
 
 FORMAT_NAME = "dhr-store"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
+"""1.1 added a ``checksum`` attribute on every element (1.0 stores are read without one)."""
+CHECKSUM_SINCE = (1, 1)
 ENCODING_TYPE = "encoding-type"
 ENCODING_VERSION = "encoding-version"
+CHECKSUM = "checksum"
 STR = h5py.string_dtype("utf-8")
 
 
@@ -26,8 +30,14 @@ def now() -> str:
 
 
 def major(version: str) -> int:
+    return version_tuple(version)[0]
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    """``(major, minor)`` of a ``"major.minor[.patch]"`` version string."""
+    parts = str(version).split(".")
     try:
-        return int(str(version).split(".")[0])
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
     except ValueError:
         raise StoreFormatError(f"unreadable format version {version!r}") from None
 
@@ -55,11 +65,13 @@ def check_encoding(obj: h5py.HLObject, encoding_type: str, what: str) -> None:
 
 @dataclass(frozen=True)
 class Provenance:
-    """Who produced an element: plugin, its version and params, the seed, the SDK version."""
+    """Who produced an element: plugin, the distribution (+ version) that provided it, its
+    version and params, the seed, the SDK version."""
 
     plugin: str
     kind: str
     distribution: str = "dhr-sdk"
+    distribution_version: str = __version__
     plugin_version: str = __version__
     params: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
@@ -82,6 +94,7 @@ class Provenance:
         return cls(
             plugin=str(a.get("plugin", "")), kind=str(a.get("kind", "")),
             distribution=str(a.get("distribution", "")),
+            distribution_version=str(a.get("distribution_version", "")),
             plugin_version=str(a.get("plugin_version", "")),
             params=json.loads(a.get("params", "{}")),
             seed=None if isinstance(seed, str) else int(seed),
@@ -92,8 +105,23 @@ class Provenance:
         return asdict(self)
 
 
+def write_array(group: h5py.Group, name: str, data: Any, dtype: Any = None) -> h5py.Dataset:
+    """A new dataset ``group/name`` after checking the disk has room for it.
+
+    Contiguous layout (no chunks, no filters): a failing write then raises at once, while
+    HDF5 can crash flushing a chunk cache on a full disk.
+    """
+    arr = np.asarray(data)
+    if arr.dtype == object:
+        nbytes = sum(len(str(v).encode("utf-8")) + 16 for v in arr.ravel())
+    else:
+        nbytes = arr.nbytes
+    ensure_space(group.file.filename, nbytes, f"{group.name.rstrip('/')}/{name}")
+    return group.create_dataset(name, data=arr, dtype=dtype)
+
+
 def write_strings(group: h5py.Group, name: str, values: list[str]) -> None:
-    group.create_dataset(name, data=np.array(values, dtype=object), dtype=STR)
+    write_array(group, name, np.array(values, dtype=object), dtype=STR)
 
 
 def read_strings(group: h5py.Group, name: str) -> list[str]:
@@ -108,9 +136,9 @@ def write_csr(group: h5py.Group, name: str, matrix: sp.spmatrix | sp.sparray) ->
     g = group.create_group(name)
     set_encoding(g, "csr_matrix", "0.1.0")
     g.attrs["shape"] = np.asarray(csr.shape, dtype=np.int64)
-    g.create_dataset("indptr", data=csr.indptr.astype(np.int64))
-    g.create_dataset("indices", data=csr.indices.astype(np.int64), chunks=True)
-    g.create_dataset("data", data=csr.data, chunks=True)
+    write_array(g, "indptr", csr.indptr.astype(np.int64))
+    write_array(g, "indices", csr.indices.astype(np.int64))
+    write_array(g, "data", csr.data)
     return g
 
 

@@ -3,6 +3,10 @@
 Elements form a chain ``collection -> features -> model -> codes -> graph -> rank ->
 importance``; writing an element removes the elements downstream of it, which were
 computed from the old content. Schema: docs/file-format.md.
+
+Reading trusts nothing the file says beyond itself: a file that links or stores data
+outside itself is refused, every element's checksum (format 1.1) and values are checked,
+and any damage is one :class:`StoreDamagedError` naming the store and the element.
 """
 
 from __future__ import annotations
@@ -16,161 +20,129 @@ from typing import Any
 import h5py
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse import csgraph
 
 from dhr_sdk.core.errors import MissingElementError, StoreFormatError
 from dhr_sdk.core.types import HashGraph, ImportanceList, RankResult
 from dhr_sdk.store import format as fmt
-from dhr_sdk.store.atomic import atomic_edit
+from dhr_sdk.store import integrity as chk
+from dhr_sdk.store.atomic import atomic_edit, display_path
+from dhr_sdk.store.describe import checksum_state, describe
 from dhr_sdk.store.elements import CodesRecord, CollectionRecord, FeaturesRecord, ModelRecord
+from dhr_sdk.store.errors import StoreDamagedError
 from dhr_sdk.store.format import Provenance
+from dhr_sdk.store.writer import DOWNSTREAM, ELEMENTS, ENCODINGS, StoreWriter
 
-ELEMENTS = ("collection", "features", "model", "codes", "graph", "rank", "importance")
-DOWNSTREAM = {
-    "collection": ("features", "model", "codes", "graph", "rank", "importance"),
-    "features": (),
-    "model": ("codes", "graph", "rank", "importance"),
-    "codes": ("graph", "rank", "importance"),
-    "graph": ("rank", "importance"),
-    "rank": ("importance",),
-    "importance": (),
-}
-ENCODINGS = {
-    "collection": "dhr-collection", "features": "dhr-features", "model": "dhr-model",
-    "codes": "dhr-codes", "graph": "dhr-graph", "rank": "dhr-rank",
-    "importance": "dhr-importance-list",
-}
+__all__ = ["DOWNSTREAM", "ELEMENTS", "ENCODINGS", "Store", "StoreWriter"]
+
+REBUILD = {"collection": "re-create the store ('dhr features' or 'dhr build')",
+           "features": "re-extract them ('dhr features --recompute')",
+           "model": "re-fit it ('dhr fit')", "codes": "re-encode ('dhr encode')",
+           "graph": "rebuild it ('dhr graph')", "rank": "re-rank ('dhr rank')",
+           "importance": "re-rank ('dhr rank')"}
+_READ_ERRORS = (KeyError, IndexError, ValueError, TypeError, OSError, RuntimeError, chk.Damage)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _open_checked(path: Path) -> h5py.File:
+    shown = display_path(path)
     if not path.exists():
-        raise StoreFormatError(f"{path} does not exist")
+        raise StoreFormatError(f"{shown} does not exist")
     try:
         h5 = h5py.File(path, "r")
+    except PermissionError as exc:
+        raise StoreFormatError(f"cannot read {shown}: {exc.strerror}") from None
     except OSError:
-        raise StoreFormatError(f"{path} is not a dhr store (not an HDF5 file)") from None
-    if h5.attrs.get("format") != fmt.FORMAT_NAME:
-        h5.close()
-        raise StoreFormatError(f"{path} is not a dhr store (no '{fmt.FORMAT_NAME}' format tag)")
+        raise StoreFormatError(f"{shown} is not a dhr store (not an HDF5 file)") from None
     try:
-        fmt.check_version(f"store {path}", str(h5.attrs.get("format_version", "0")))
+        if h5.attrs.get("format") != fmt.FORMAT_NAME:
+            raise StoreFormatError(f"{shown} is not a dhr store (no '{fmt.FORMAT_NAME}' "
+                                   "format tag)")
+        fmt.check_version(f"store {shown}", str(h5.attrs.get("format_version", "0")))
+        chk.refuse_outside_storage(h5)
+    except chk.Refused as exc:
+        h5.close()
+        raise StoreFormatError(f"{shown} is refused: {exc}; a dhr store keeps all its data "
+                               "inside the file") from None
     except StoreFormatError:
         h5.close()
         raise
+    except _READ_ERRORS as exc:
+        h5.close()
+        raise StoreDamagedError(f"{shown} is damaged: {_first_line(exc)}") from None
     return h5
 
 
-class StoreWriter:
-    """Element writers inside one atomic edit (see :meth:`Store.edit`)."""
+def _ds(g: h5py.Group, name: str) -> h5py.Dataset:
+    obj = g.get(name)
+    if not isinstance(obj, h5py.Dataset):
+        raise chk.Damage(f"its dataset '{name}' is missing")
+    return obj
 
-    def __init__(self, h5: h5py.File) -> None:
-        self.h5 = h5
 
-    def _replace(self, element: str) -> None:
-        for name in (element, *DOWNSTREAM[element]):
-            if name in self.h5:
-                del self.h5[name]
+def _attr(obj: h5py.HLObject, key: str) -> Any:
+    if key not in obj.attrs:
+        raise chk.Damage(f"its attribute '{key}' is missing")
+    return obj.attrs[key]
 
-    def write_collection(self, rec: CollectionRecord) -> None:
-        self._replace("collection")
-        g = self.h5.create_group("collection")
-        fmt.set_encoding(g, ENCODINGS["collection"])
-        g.attrs["root"] = rec.root
-        g.attrs["n_images"] = len(rec.image_ids)
-        g.attrs["signature"] = rec.signature
-        fmt.write_strings(g, "image_ids", rec.image_ids)
-        fmt.write_strings(g, "skipped", rec.skipped)
-        fmt.write_strings(g, "skipped_reasons", rec.skipped_reasons)
-        for kind, matrix, names in (("labels", rec.labels, rec.label_names),
-                                    ("tags", rec.tags, rec.tag_names)):
-            if matrix is not None:
-                fmt.write_csr(g, kind, matrix)
-                fmt.write_strings(g, f"{kind}_names", names)
 
-    def write_features(self, rec: FeaturesRecord, provenance: Provenance) -> None:
-        g = self.h5.require_group("features")
-        if rec.key in g:
-            del g[rec.key]
-        ds = g.create_dataset(rec.key, data=np.asarray(rec.features, dtype=np.float32),
-                              chunks=True)
-        fmt.set_encoding(ds, ENCODINGS["features"])
-        ds.attrs["backbone"] = rec.backbone
-        ds.attrs["backbone_params"] = json.dumps(rec.backbone_params, sort_keys=True)
-        provenance.write(ds)
+def _json(obj: h5py.HLObject, key: str) -> Any:
+    try:
+        return json.loads(_attr(obj, key))
+    except ValueError:
+        raise chk.Damage(f"its attribute '{key}' is not valid JSON") from None
 
-    def write_model(self, rec: ModelRecord) -> None:
-        self._replace("model")
-        g = self.h5.create_group("model")
-        fmt.set_encoding(g, ENCODINGS["model"])
-        rec.provenance.write(g)
-        g.attrs["hasher"] = rec.hasher
-        g.attrs["n_bits"] = rec.n_bits
-        g.attrs["backbone"] = rec.backbone
-        g.attrs["backbone_params"] = json.dumps(rec.backbone_params, sort_keys=True)
-        state = g.create_group("state")
-        for key, value in rec.state.items():
-            arr = np.asarray(value)
-            if arr.dtype == object:
-                raise StoreFormatError(f"model state {key!r} is an object array; use plain arrays")
-            state.create_dataset(key, data=arr)
 
-    def write_codes(self, rec: CodesRecord) -> None:
-        self._replace("codes")
-        ds = self.h5.create_dataset("codes", data=rec.codes, chunks=True)
-        fmt.set_encoding(ds, ENCODINGS["codes"])
-        ds.attrs["n_bits"] = rec.n_bits
-        rec.provenance.write(ds)
+def _provenance(obj: h5py.HLObject) -> Provenance:
+    try:
+        return Provenance.read(obj)
+    except ValueError:
+        raise chk.Damage("its provenance attributes are not readable") from None
 
-    def write_graph(self, graph: HashGraph, provenance: Provenance) -> None:
-        self._replace("graph")
-        g = self.h5.create_group("graph")
-        fmt.set_encoding(g, ENCODINGS["graph"])
-        provenance.write(g)
-        g.attrs["n_bits"] = graph.n_bits
-        g.attrs["radius"] = graph.radius
-        g.attrs["merged"] = graph.merged
-        fmt.write_csr(g, "adjacency", graph.adjacency)
-        g.create_dataset("node_codes", data=graph.node_codes, chunks=True)
-        g.create_dataset("node_counts", data=graph.node_counts.astype(np.int64), chunks=True)
-        g.create_dataset("image_nodes", data=graph.image_nodes.astype(np.int64), chunks=True)
 
-    def write_rank(self, result: RankResult, provenance: Provenance) -> None:
-        self._replace("rank")
-        g = self.h5.create_group("rank")
-        fmt.set_encoding(g, ENCODINGS["rank"])
-        provenance.write(g)
-        g.attrs["method"] = result.method
-        g.attrs["iterations"] = result.iterations
-        g.attrs["converged"] = result.converged
-        g.attrs["residual"] = result.residual
-        g.attrs["info"] = json.dumps(result.info, sort_keys=True)
-        g.create_dataset("node_scores", data=result.node_scores.astype(np.float64), chunks=True)
+def _csr(g: h5py.Group, name: str, loaded: dict[str, Any]) -> sp.csr_matrix:
+    """The CSR group ``g/name``; its arrays are added to ``loaded`` (for the checksum)."""
+    sub = g.get(name)
+    if not isinstance(sub, h5py.Group):
+        raise chk.Damage(f"its sparse matrix '{name}' is missing")
+    try:
+        fmt.check_encoding(sub, "csr_matrix", f"its sparse matrix '{name}'")
+    except StoreFormatError as exc:
+        raise chk.Damage(str(exc)) from None
+    parts = {k: _ds(sub, k)[()] for k in ("indptr", "indices", "data")}
+    rel = sub.name.split("/", 2)[2]
+    loaded.update({f"{rel}/{k}": v for k, v in parts.items()})
+    shape = tuple(int(x) for x in _attr(sub, "shape"))
+    chk.check_csr(shape, parts["indptr"], parts["indices"], parts["data"], f"'{name}'")
+    return sp.csr_matrix((parts["data"], parts["indices"], parts["indptr"]), shape=shape)
 
-    def write_importance(self, il: ImportanceList, tie_rule: str) -> None:
-        self._replace("importance")
-        g = self.h5.create_group("importance")
-        fmt.set_encoding(g, ENCODINGS["importance"])
-        g.attrs["n_bits"] = il.n_bits
-        g.attrs["tie_rule"] = tie_rule
-        g.attrs["created"] = fmt.now()
-        for name, arr in (("H", il.codes), ("S", il.scores), ("O", il.order), ("N", il.counts),
-                          ("D_indptr", il.members_indptr), ("D", il.members)):
-            g.create_dataset(name, data=arr, chunks=True if arr.size else None)
+
+def _strings(values: np.ndarray) -> list[str]:
+    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in values]
 
 
 class Store:
     """Read access to a store file; writes go through :meth:`edit` (atomic)."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        _open_checked(self.path).close()
+        self._file = Path(path)
+        self.path = display_path(path)
+        """The store's path (inside a :func:`~dhr_sdk.store.staged` command: the store the
+        working copy will replace, for messages; the copy is what is read and written)."""
+        self.checksums: dict[str, str] = {}
+        """Per element read so far: ``verified``, or ``none`` for a format 1.0 element."""
+        _open_checked(self._file).close()
 
     @classmethod
     def create(cls, path: str | Path, *, overwrite: bool = False) -> Store:
         """Create an empty store (refuses to clobber an existing file unless ``overwrite``)."""
         p = Path(path)
         if p.exists() and not overwrite:
-            raise StoreFormatError(f"{p} already exists (use --overwrite to replace it)")
+            raise StoreFormatError(f"{display_path(p)} already exists (use --overwrite to "
+                                   "replace it)")
         with atomic_edit(p, new=True) as h5:
             h5.attrs["format"] = fmt.FORMAT_NAME
             h5.attrs["format_version"] = fmt.FORMAT_VERSION
@@ -184,7 +156,7 @@ class Store:
 
     @contextmanager
     def _read(self) -> Iterator[h5py.File]:
-        h5 = _open_checked(self.path)
+        h5 = _open_checked(self._file)
         try:
             yield h5
         finally:
@@ -193,8 +165,26 @@ class Store:
     @contextmanager
     def edit(self) -> Iterator[StoreWriter]:
         """Atomic edit: all writes inside the block land together, or not at all."""
-        with atomic_edit(self.path) as h5:
-            yield StoreWriter(h5)
+        with atomic_edit(self._file) as h5:
+            writer = StoreWriter(h5)
+            yield writer
+            writer.seal()
+
+    @contextmanager
+    def _damage(self, element: str) -> Iterator[None]:
+        """Any failure to read ``element`` as one line naming the store and the element."""
+        try:
+            yield
+        except _READ_ERRORS as exc:
+            base = element.split("/")[0]
+            raise StoreDamagedError(
+                f"{self.path}: element '{element}' is damaged: {_first_line(exc)}; "
+                f"{REBUILD[base]}") from None
+
+    def _verify(self, name: str, obj: h5py.HLObject, loaded: dict[str, Any]) -> None:
+        version = fmt.version_tuple(str(obj.attrs.get(fmt.ENCODING_VERSION, "0")))
+        had = chk.verify(obj, version >= fmt.CHECKSUM_SINCE, loaded)
+        self.checksums[name] = "verified" if had else "none"
 
     def has(self, element: str) -> bool:
         with self._read() as h5:
@@ -215,20 +205,40 @@ class Store:
         fmt.check_encoding(obj, ENCODINGS[element], f"element '{element}' of {self.path}")
         return obj
 
+    @staticmethod
+    def _n_images(h5: h5py.File) -> int | None:
+        """The collection's image count, when the store has a readable one."""
+        col = h5.get("collection")
+        n = col.attrs.get("n_images") if isinstance(col, h5py.Group) else None
+        return None if n is None else int(n)
+
     def read_collection(self) -> CollectionRecord:
-        with self._read() as h5:
+        with self._read() as h5, self._damage("collection"):
             g = self._element(h5, "collection")
+            loaded = {k: _ds(g, k)[()] for k in ("image_ids", "skipped", "skipped_reasons")}
+            ids = _strings(loaded["image_ids"])
             rec = CollectionRecord(
-                image_ids=fmt.read_strings(g, "image_ids"), root=str(g.attrs.get("root", "")),
-                skipped=fmt.read_strings(g, "skipped"),
-                skipped_reasons=fmt.read_strings(g, "skipped_reasons"),
+                image_ids=ids, root=str(_attr(g, "root")),
+                skipped=_strings(loaded["skipped"]),
+                skipped_reasons=_strings(loaded["skipped_reasons"]),
                 signature=str(g.attrs.get("signature", "")))
-            if "labels" in g:
-                rec.labels = fmt.read_csr(g, "labels")
-                rec.label_names = fmt.read_strings(g, "labels_names")
-            if "tags" in g:
-                rec.tags = fmt.read_csr(g, "tags")
-                rec.tag_names = fmt.read_strings(g, "tags_names")
+            if int(_attr(g, "n_images")) != len(ids):
+                raise chk.Damage(f"it has {len(ids)} image ids but declares "
+                                 f"{_attr(g, 'n_images')}")
+            if len(rec.skipped) != len(rec.skipped_reasons):
+                raise chk.Damage("its skipped files and reasons differ in number")
+            for kind in ("labels", "tags"):
+                if kind in g:
+                    matrix = _csr(g, kind, loaded)
+                    names_ds = _ds(g, f"{kind}_names")
+                    loaded[f"{kind}_names"] = names_ds[()]
+                    names = _strings(loaded[f"{kind}_names"])
+                    if matrix.shape != (len(ids), len(names)):
+                        raise chk.Damage(f"its {kind} are {matrix.shape} for {len(ids)} images "
+                                         f"and {len(names)} names")
+                    setattr(rec, kind, matrix)
+                    setattr(rec, f"{kind[:-1]}_names", names)
+            self._verify("collection", g, loaded)
             return rec
 
     def feature_keys(self) -> list[str]:
@@ -239,60 +249,124 @@ class Store:
         with self._read() as h5:
             if "features" not in h5 or key not in h5["features"]:
                 raise MissingElementError(f"{self.path} has no features {key!r}")
-            ds = h5["features"][key]
-            fmt.check_encoding(ds, ENCODINGS["features"], f"features {key!r} of {self.path}")
-            return FeaturesRecord(key, ds[()], str(ds.attrs["backbone"]),
-                                  json.loads(ds.attrs["backbone_params"]))
+            with self._damage(f"features/{key}"):
+                ds = h5["features"][key]
+                fmt.check_encoding(ds, ENCODINGS["features"],
+                                   f"element 'features/{key}' of {self.path}")
+                feats = ds[()]
+                n = self._n_images(h5)
+                if feats.ndim != 2 or feats.dtype.kind != "f" or (n is not None
+                                                                  and feats.shape[0] != n):
+                    raise chk.Damage(f"it is {feats.dtype} {feats.shape}, not one float row per "
+                                     f"image ({n})")
+                self._verify(f"features/{key}", ds, {"": feats})
+                return FeaturesRecord(key, feats, str(_attr(ds, "backbone")),
+                                      _json(ds, "backbone_params"))
 
     def read_model(self) -> ModelRecord:
-        with self._read() as h5:
+        with self._read() as h5, self._damage("model"):
             g = self._element(h5, "model")
             state: dict[str, np.ndarray] = {}
-            g["state"].visititems(
-                lambda name, obj: state.__setitem__(name, obj[()])
-                if isinstance(obj, h5py.Dataset) else None)
-            prov = Provenance.read(g)
+            group = g.get("state")
+            if not isinstance(group, h5py.Group):
+                raise chk.Damage("its group 'state' is missing")
+            group.visititems(lambda name, obj: state.__setitem__(name, obj[()])
+                             if isinstance(obj, h5py.Dataset) else None)
+            bad = sorted(k for k, v in state.items() if np.asarray(v).dtype.kind not in "biuf")
+            if bad:
+                raise chk.Damage(f"its state array {bad[0]!r} is not numeric")
+            self._verify("model", g, {f"state/{k}": v for k, v in state.items()})
+            prov = _provenance(g)
+            n_bits = chk.check_n_bits(int(_attr(g, "n_bits")))
             return ModelRecord(
-                hasher=str(g.attrs["hasher"]), params=prov.params, state=state,
-                n_bits=int(g.attrs["n_bits"]), backbone=str(g.attrs["backbone"]),
-                backbone_params=json.loads(g.attrs["backbone_params"]), provenance=prov)
+                hasher=str(_attr(g, "hasher")), params=prov.params, state=state,
+                n_bits=n_bits, backbone=str(_attr(g, "backbone")),
+                backbone_params=_json(g, "backbone_params"), provenance=prov)
 
     def read_codes(self) -> CodesRecord:
-        with self._read() as h5:
+        with self._read() as h5, self._damage("codes"):
             ds = self._element(h5, "codes")
-            return CodesRecord(ds[()], int(ds.attrs["n_bits"]), Provenance.read(ds))
+            if not isinstance(ds, h5py.Dataset):
+                raise chk.Damage("it is not a dataset")
+            codes = ds[()]
+            n_bits = int(_attr(ds, "n_bits"))
+            chk.check_codes(codes, n_bits)
+            n = self._n_images(h5)
+            if n is not None and codes.shape[0] != n:
+                raise chk.Damage(f"it has {codes.shape[0]} codes for {n} images")
+            self._verify("codes", ds, {"": codes})
+            return CodesRecord(codes, n_bits, _provenance(ds))
 
     def read_graph(self) -> HashGraph:
-        with self._read() as h5:
+        with self._read() as h5, self._damage("graph"):
             g = self._element(h5, "graph")
-            return HashGraph(
-                n_bits=int(g.attrs["n_bits"]), radius=int(g.attrs["radius"]),
-                node_codes=g["node_codes"][()], node_counts=g["node_counts"][()],
-                image_nodes=g["image_nodes"][()], adjacency=fmt.read_csr(g, "adjacency"),
-                merged=bool(g.attrs["merged"]))
+            loaded = {k: _ds(g, k)[()] for k in ("node_codes", "node_counts", "image_nodes")}
+            adjacency = _csr(g, "adjacency", loaded)
+            graph = HashGraph(
+                n_bits=int(_attr(g, "n_bits")), radius=int(_attr(g, "radius")),
+                node_codes=loaded["node_codes"], node_counts=loaded["node_counts"],
+                image_nodes=loaded["image_nodes"], adjacency=adjacency,
+                merged=bool(_attr(g, "merged")))
+            chk.check_graph(graph.n_bits, graph.node_codes, graph.node_counts,
+                            graph.image_nodes, adjacency, graph.merged)
+            self._verify("graph", g, loaded)
+            return graph
 
     def read_rank(self) -> RankResult:
-        with self._read() as h5:
+        with self._read() as h5, self._damage("rank"):
             g = self._element(h5, "rank")
+            scores = _ds(g, "node_scores")[()]
+            chk.check_finite(scores, "node scores")
+            graph = h5.get("graph")
+            nodes = graph.get("node_codes") if isinstance(graph, h5py.Group) else None
+            if isinstance(nodes, h5py.Dataset) and nodes.shape[0] != scores.shape[0]:
+                raise chk.Damage(f"it has {scores.shape[0]} scores for {nodes.shape[0]} nodes")
+            self._verify("rank", g, {"node_scores": scores})
             return RankResult(
-                node_scores=g["node_scores"][()], method=str(g.attrs["method"]),
-                iterations=int(g.attrs["iterations"]), converged=bool(g.attrs["converged"]),
-                residual=float(g.attrs["residual"]), info=json.loads(g.attrs["info"]))
+                node_scores=scores, method=str(_attr(g, "method")),
+                iterations=int(_attr(g, "iterations")), converged=bool(_attr(g, "converged")),
+                residual=float(_attr(g, "residual")), info=_json(g, "info"))
 
     def read_importance(self) -> ImportanceList:
-        with self._read() as h5:
+        with self._read() as h5, self._damage("importance"):
             g = self._element(h5, "importance")
-            return ImportanceList(
-                n_bits=int(g.attrs["n_bits"]), codes=g["H"][()], scores=g["S"][()],
-                order=g["O"][()], counts=g["N"][()], members_indptr=g["D_indptr"][()],
-                members=g["D"][()])
+            cols = {k: _ds(g, k)[()] for k in ("H", "S", "O", "N", "D_indptr", "D")}
+            il = ImportanceList(
+                n_bits=int(_attr(g, "n_bits")), codes=cols["H"], scores=cols["S"],
+                order=cols["O"], counts=cols["N"], members_indptr=cols["D_indptr"],
+                members=cols["D"])
+            chk.check_importance(il.n_bits, il.codes, il.scores, il.order, il.counts,
+                                 il.members_indptr, il.members)
+            n = self._n_images(h5)
+            if n is not None and il.n_images != n:
+                raise chk.Damage(f"it lists {il.n_images} images but the collection has {n}")
+            self._verify("importance", g, cols)
+            return il
 
     def provenance(self, element: str) -> Provenance:
-        with self._read() as h5:
-            return Provenance.read(self._element(h5, element))
+        with self._read() as h5, self._damage(element):
+            return _provenance(self._element(h5, element))
+
+    def verify(self) -> dict[str, str]:
+        """Read and check every element: ``{element: "verified" | "none"}`` (``none``: a
+        format 1.0 element, written without a checksum). Raises on the first damage."""
+        self.checksums = {}
+        present = self.elements()
+        readers = {"collection": self.read_collection, "model": self.read_model,
+                   "codes": self.read_codes, "graph": self.read_graph,
+                   "rank": self.read_rank, "importance": self.read_importance}
+        for name in present:
+            if name == "features":
+                for key in self.feature_keys():
+                    self.read_features(key)
+            else:
+                readers[name]()
+        return dict(self.checksums)
 
     def summary(self) -> dict[str, Any]:
-        """What the file holds, for ``dhr info`` (JSON-serialisable)."""
+        """What the file holds, for ``dhr info`` (JSON-serialisable); every element is
+        verified first (:meth:`verify`)."""
+        checksums = self.verify()
         with self._read() as h5:
             out: dict[str, Any] = {
                 "path": str(self.path), "format": fmt.FORMAT_NAME,
@@ -301,41 +375,7 @@ class Store:
                 "created": str(h5.attrs.get("created", "")), "elements": {}}
             for name in ELEMENTS:
                 if name in h5:
-                    out["elements"][name] = _describe(name, h5[name])
+                    with self._damage(name):
+                        out["elements"][name] = describe(name, h5[name])
+                    out["elements"][name]["checksum"] = checksum_state(name, checksums)
             return out
-
-
-def _describe(name: str, obj: Any) -> dict[str, Any]:
-    a = obj.attrs
-    d: dict[str, Any] = {"encoding_version": str(a.get(fmt.ENCODING_VERSION, ""))}
-    if "plugin" in a:
-        d["provenance"] = Provenance.read(obj).to_dict()
-    if name == "collection":
-        d.update(n_images=int(a["n_images"]), root=str(a["root"]),
-                 skipped=len(obj["skipped"]) if "skipped" in obj else 0,
-                 labels="labels" in obj, tags="tags" in obj)
-    elif name == "features":
-        d["sets"] = {k: {"shape": list(obj[k].shape), "backbone": str(obj[k].attrs["backbone"])}
-                     for k in obj}
-    elif name == "model":
-        d.update(hasher=str(a["hasher"]), n_bits=int(a["n_bits"]), backbone=str(a["backbone"]))
-    elif name == "codes":
-        d.update(n_codes=int(obj.shape[0]), n_bits=int(a["n_bits"]))
-    elif name == "graph":
-        n_nodes = int(obj["node_codes"].shape[0])
-        indptr = obj["adjacency"]["indptr"][()]
-        degree = np.diff(indptr)
-        d.update(nodes=n_nodes, edges=int(obj["adjacency"]["indices"].shape[0] // 2),
-                 images=int(obj["image_nodes"].shape[0]), radius=int(a["radius"]),
-                 merged=bool(a["merged"]), isolated_nodes=int((degree == 0).sum()))
-        adjacency = sp.csr_matrix((np.ones(len(obj["adjacency"]["indices"])),
-                                   obj["adjacency"]["indices"][()], indptr),
-                                  shape=(n_nodes, n_nodes))
-        d["components"] = int(csgraph.connected_components(adjacency, directed=False)[0])
-    elif name == "rank":
-        d.update(method=str(a["method"]), iterations=int(a["iterations"]),
-                 converged=bool(a["converged"]), residual=float(a["residual"]),
-                 info=json.loads(a["info"]))
-    elif name == "importance":
-        d.update(rows=int(obj["H"].shape[0]), tie_rule=str(a["tie_rule"]))
-    return d

@@ -16,7 +16,8 @@ import pytest
 import scipy.sparse as sp
 
 from dhr_sdk.core.errors import MissingElementError, StoreFormatError
-from dhr_sdk.core.types import ImportanceList, RankResult
+from dhr_sdk.core.types import RankResult
+from dhr_sdk.offline.importance import build_importance_list
 from dhr_sdk.store import CodesRecord, CollectionRecord, FeaturesRecord, Provenance, Store
 from dhr_sdk.testing import brute_force_graph, clustered_codes
 
@@ -53,9 +54,7 @@ def test_graph_rank_importance_round_trip_and_invalidation(tmp_path: Path) -> No
     graph = brute_force_graph(codes, 16, 2)
     result = RankResult(np.arange(graph.n_nodes, dtype=float), "cpr", 12, False, 0.5,
                         {"solver": "power"})
-    m = graph.n_nodes
-    il = ImportanceList(16, graph.node_codes, np.ones(m), np.arange(1, m + 1),
-                        graph.node_counts, np.arange(m + 1), np.arange(m))
+    il = build_importance_list(graph, result)
     with store.edit() as w:
         w.write_codes(CodesRecord(codes, 16, PROV))
         w.write_graph(graph, PROV)
@@ -65,7 +64,9 @@ def test_graph_rank_importance_round_trip_and_invalidation(tmp_path: Path) -> No
     assert (g.adjacency != graph.adjacency).nnz == 0 and g.merged and g.radius == 2
     r = store.read_rank()
     assert (r.iterations, r.converged, r.residual, r.info) == (12, False, 0.5, {"solver": "power"})
-    assert np.array_equal(store.read_importance().counts, graph.node_counts)
+    back = store.read_importance()
+    assert np.array_equal(back.counts, il.counts) and np.array_equal(back.members, il.members)
+    assert sorted(back.counts) == sorted(graph.node_counts)
     with store.edit() as w:  # new codes make graph, rank and importance stale
         w.write_codes(CodesRecord(codes, 16, PROV))
     assert store.elements() == ["codes"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import ClassVar
+
 import numpy as np
 
 from dhr_sdk import Assessor, DhrError, HammingIndex, ImportanceList, check_packed
@@ -33,13 +36,25 @@ def checked_codes(importance: ImportanceList, requirement_codes: np.ndarray) -> 
 
 
 class IndexedAssessor(Assessor):
-    """An assessor that searches the importance list's codes with an exact Hamming index."""
+    """An assessor that searches the importance list's codes with an exact Hamming index.
+
+    Indexes are kept per importance-list object (the last ``MAX_CACHED_INDEXES`` used), so
+    one assessor serving many stores (``dhr assess`` over many collections, ``dhr serve``)
+    builds each index once.
+    """
+
+    MAX_CACHED_INDEXES: ClassVar[int] = 64
 
     def index_for(self, importance: ImportanceList) -> HammingIndex:
         """The index over ``importance``'s codes, built once per list object and reused."""
-        cached = getattr(self, "_index_cache", None)
-        if cached is not None and cached[0] is importance:
-            return cached[1]
+        cache: OrderedDict[int, tuple[ImportanceList, HammingIndex]] = self.__dict__.setdefault(
+            "_index_cache", OrderedDict())
+        hit = cache.get(id(importance))
+        if hit is not None and hit[0] is importance:
+            cache.move_to_end(id(importance))
+            return hit[1]
         index = HammingIndex(importance.codes, importance.n_bits)
-        self._index_cache = (importance, index)
+        cache[id(importance)] = (importance, index)
+        while len(cache) > self.MAX_CACHED_INDEXES:
+            cache.popitem(last=False)
         return index

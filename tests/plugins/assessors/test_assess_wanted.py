@@ -99,3 +99,13 @@ def test_importance_weighting_and_no_match() -> None:
     assert nothing.estimate is not None and nothing.estimate.count == 0
     assert any("one requirement image" in w for w in nothing.warnings)
     assert any("no requirement image matched" in w for w in nothing.warnings)
+
+
+def test_one_assessor_keeps_an_index_per_list() -> None:
+    """Many stores, one assessor: each list's index is built once, not once per call."""
+    lists = [make_list(seed=s) for s in range(3)]
+    asr = WantedCountAssessor()
+    first = [asr.index_for(il) for il in lists]
+    again = [asr.index_for(il) for il in lists]
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    assert len({id(i) for i in first}) == 3

@@ -1,0 +1,72 @@
+"""``dhr serve``: keep stores resident and answer requirements over HTTP (docs/serve.md)."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import click
+
+from dhr_sdk.assessment.assess import DEFAULT_ASSESSOR, PAPER_ASSESSOR
+from dhr_sdk.cli.common import config_option, params_option, quiet_option, shared_params
+from dhr_sdk.core.errors import DhrError
+
+#: The modules of the ``serve`` install extra (import name -> distribution).
+SERVE_MODULES = {"fastapi": "fastapi", "uvicorn": "uvicorn", "multipart": "python-multipart"}
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def check_serve_extra() -> None:
+    """One-line error naming the extra when a module of it is not installed."""
+    missing = [dist for mod, dist in SERVE_MODULES.items()
+               if importlib.util.find_spec(mod) is None]
+    if missing:
+        raise DhrError(f"dhr serve needs the 'serve' extra (missing: {', '.join(missing)}); "
+                       "install it with: pip install \"dhr-sdk[serve]\"")
+
+
+@click.command()
+@click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; the API has no authentication, so keep loopback "
+                   "unless a proxy in front of it authenticates.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port to listen on (0: any free port).")
+@click.option("--assessor", default=DEFAULT_ASSESSOR, show_default=True,
+              help=f"Assessor plugin that ranks the collections; the paper's R(AD) "
+                   f"({PAPER_ASSESSOR}) is always given beside it.")
+@click.option("--max-upload-mb", default=32.0, show_default=True, type=click.FloatRange(0.001),
+              help="Largest request body (all uploaded images together), in MiB.")
+@click.option("--max-images", default=256, show_default=True, type=click.IntRange(1),
+              help="Most requirement images one request may upload.")
+@params_option
+@config_option
+@quiet_option
+def serve(stores: tuple[Path, ...], host: str, port: int, assessor: str,
+          max_upload_mb: float, max_images: int, params: tuple[str, ...],
+          config: Path | None, quiet: bool) -> None:
+    """Serve STORES (store files, or folders of *.h5) over HTTP: an API and a web page.
+
+    Models, importance lists and Hamming indexes are loaded once and stay resident; the
+    stores are only read. POST /v1/reload picks up rebuilt and new stores. -p as for
+    'dhr assess'.
+    """
+    check_serve_extra()
+    import uvicorn
+
+    from dhr_sdk.serve.app import Limits, create_app
+
+    names = list(dict.fromkeys([assessor, PAPER_ASSESSOR]))
+    started = time.perf_counter()
+    app = create_app(list(stores), assessor=assessor,
+                     params=shared_params("assessor", names, params, config),
+                     limits=Limits(int(max_upload_mb * 1024 * 1024), max_images))
+    state = app.state.dhr
+    if host not in LOOPBACK:
+        click.echo(f"warning: listening on {host}: the API has no authentication", err=True)
+    if not quiet:
+        click.echo(f"loaded {len(state.collections)} collection(s), {len(state.models)} "
+                   f"model(s) in {time.perf_counter() - started:.2f} s; serving "
+                   f"http://{host}:{port}/ (Ctrl-C stops)")
+    uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info")

@@ -1,0 +1,57 @@
+"""What ``dhr info`` shows of each element (from its attributes and shapes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse import csgraph
+
+from dhr_sdk.store import format as fmt
+from dhr_sdk.store.format import Provenance
+
+
+def checksum_state(name: str, checksums: dict[str, str]) -> str:
+    """``verified`` when every part of ``name`` was read with a checksum, else ``none``."""
+    states = {v for k, v in checksums.items() if k.split("/")[0] == name}
+    return "verified" if states == {"verified"} else "none"
+
+
+def describe(name: str, obj: Any) -> dict[str, Any]:
+    """The ``dhr info --json`` fields of element ``name`` (see docs/cli.md)."""
+    a = obj.attrs
+    d: dict[str, Any] = {"encoding_version": str(a.get(fmt.ENCODING_VERSION, ""))}
+    if "plugin" in a:
+        d["provenance"] = Provenance.read(obj).to_dict()
+    if name == "collection":
+        d.update(n_images=int(a["n_images"]), root=str(a["root"]),
+                 skipped=len(obj["skipped"]) if "skipped" in obj else 0,
+                 labels="labels" in obj, tags="tags" in obj)
+    elif name == "features":
+        d["sets"] = {k: {"shape": list(obj[k].shape), "backbone": str(obj[k].attrs["backbone"])}
+                     for k in obj}
+    elif name == "model":
+        d.update(hasher=str(a["hasher"]), n_bits=int(a["n_bits"]), backbone=str(a["backbone"]))
+    elif name == "codes":
+        d.update(n_codes=int(obj.shape[0]), n_bits=int(a["n_bits"]))
+    elif name == "graph":
+        n_nodes = int(obj["node_codes"].shape[0])
+        indptr = obj["adjacency"]["indptr"][()]
+        degree = np.diff(indptr)
+        d.update(nodes=n_nodes, edges=int(obj["adjacency"]["indices"].shape[0] // 2),
+                 images=int(obj["image_nodes"].shape[0]), radius=int(a["radius"]),
+                 merged=bool(a["merged"]), n_bits=int(a["n_bits"]),
+                 isolated_nodes=int((degree == 0).sum()))
+        adjacency = sp.csr_matrix((np.ones(len(obj["adjacency"]["indices"])),
+                                   obj["adjacency"]["indices"][()], indptr),
+                                  shape=(n_nodes, n_nodes))
+        d["components"] = int(csgraph.connected_components(adjacency, directed=False)[0])
+    elif name == "rank":
+        d.update(method=str(a["method"]), iterations=int(a["iterations"]),
+                 converged=bool(a["converged"]), residual=float(a["residual"]),
+                 info=json.loads(a["info"]))
+    elif name == "importance":
+        d.update(rows=int(obj["H"].shape[0]), tie_rule=str(a["tie_rule"]))
+    return d
