@@ -15,8 +15,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from dhr_sdk import __version__, plugins
+from dhr_sdk import __version__
 from dhr_sdk.cli.main import cli
+from dhr_sdk.core import registry as plugins
 from dhr_sdk.core.errors import PluginError
 from dhr_sdk.core.registry import PluginManager, PluginWarning
 from dhr_sdk.datasets.demo import load_demo_arrays
