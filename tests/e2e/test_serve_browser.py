@@ -12,7 +12,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
-from tests.test_serve import Server, upload, world
+from tests.serve.test_serve import Server, upload, world
 
 from dhr_sdk.serve.app import create_app
 
