@@ -1,4 +1,4 @@
-"""The linear algebra behind SHR and CPR (framework paper section 5.2-5.3, design.md §3).
+"""The linear algebra behind SHR and CPR (framework paper sections 5.2-5.3; docs/ranking.md).
 
 One formulation serves both rankers. A graph has ``m`` nodes with image counts ``c``
 (all 1 for SHR's per-image graph), a symmetric adjacency ``A`` of weights ``l - d``
