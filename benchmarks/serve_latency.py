@@ -44,7 +44,7 @@ def requirement_images(demo: Path, n: int) -> list[Path]:
 
 
 def hex_codes(demo: Path, images: list[Path]) -> list[str]:
-    from dhr_sdk.assessment.assess import encode_images
+    from dhr_sdk.assessment.targets import encode_images
     from dhr_sdk.model.hash_model import load_model
 
     return [c.tobytes().hex() for c in encode_images(load_model(demo / "model.h5"), images)]

@@ -11,8 +11,6 @@ are only read.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,20 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from dhr_sdk.assessment.requirement import Requirement, load_requirement, load_requirement_codes
-from dhr_sdk.core.errors import DhrError, MissingElementError
+from dhr_sdk.assessment.requirement import Requirement
+from dhr_sdk.assessment.targets import StoreTarget, encode_requirement, open_target
+from dhr_sdk.core.errors import DhrError
 from dhr_sdk.core.interfaces import Assessor
 from dhr_sdk.core.progress import QUIET, Progress
 from dhr_sdk.core.registry import get_registry
-from dhr_sdk.core.types import Assessment, ImportanceList
-from dhr_sdk.model.hash_model import HashModel
-from dhr_sdk.store import ModelRecord, Store
+from dhr_sdk.core.types import Assessment
 
 __all__ = ["DEFAULT_ASSESSOR", "PAPER_ASSESSOR", "AssessmentReport", "CollectionResult",
-           "Requirement", "StoreTarget", "assess", "assess_targets", "encode_images",
-           "encode_requirement",
-           "load_requirement", "load_requirement_codes", "make_assessor", "model_fingerprint",
-           "open_target"]
+           "assess", "assess_targets", "make_assessor", "paper_assessor_for"]
 
 #: The assessor that orders the collections unless told otherwise (measured best:
 #: docs/results/resource-allocation.md) and the paper's, always reported beside it.
@@ -41,101 +35,6 @@ DEFAULT_ASSESSOR = "wanted-count"
 PAPER_ASSESSOR = "importance-list"
 #: Requirement images named per warning line before "and N more".
 NAMED_IN_WARNING = 3
-
-
-def model_fingerprint(rec: ModelRecord) -> str:
-    """A short digest identifying a model (hasher, params, state, backbone)."""
-    h = hashlib.sha256()
-    h.update(json.dumps([rec.hasher, rec.params, rec.n_bits, rec.backbone,
-                         rec.backbone_params], sort_keys=True, default=str).encode())
-    for key in sorted(rec.state):
-        arr = np.ascontiguousarray(rec.state[key])
-        h.update(key.encode() + str(arr.dtype).encode() + str(arr.shape).encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()[:12]
-
-
-def encode_images(model: HashModel, paths: Sequence[Path], batch_size: int = 64) -> np.ndarray:
-    """Codes of image files under ``model``: its backbone through the same batched forward
-    as a collection's features (RGB decode + the backbone's transform), then its hasher."""
-    from dhr_sdk.data.loader import FileImages, run_batches
-
-    backbone = model.make_backbone()
-    feats, failed = run_batches(FileImages([str(p) for p in paths], backbone.transform()),
-                                len(paths), backbone, batch_size=batch_size, workers=0,
-                                device="cpu", progress=QUIET)
-    if failed:
-        row, why = min(failed.items())
-        raise DhrError(f"requirement image {paths[row]} is unreadable: {why}")
-    return model.hasher.encode(feats)
-
-
-@dataclass
-class StoreTarget:
-    """A store ready for assessment: its importance list, image ids and model."""
-
-    path: Path
-    importance: ImportanceList
-    image_ids: list[str]
-    root: str
-    model_record: ModelRecord | None
-    model_id: str
-
-    @property
-    def name(self) -> str:
-        return self.path.stem
-
-
-def open_target(path: str | Path, need_model: bool = True) -> StoreTarget:
-    """Read what assessment needs from a store, with one-line errors when it cannot serve.
-
-    ``need_model=False`` (requirement given as codes) accepts stores without a model.
-    """
-    store = Store(path)
-    p = store.path
-    rec: ModelRecord | None = None
-    if need_model or store.has("model"):
-        try:
-            rec = store.read_model()
-        except MissingElementError:
-            raise DhrError(f"{p} has no model; run 'dhr build' or 'dhr encode' first, or give "
-                           "the requirement as codes (--requirement-codes)") from None
-    try:
-        il = store.read_importance()
-    except MissingElementError:
-        raise DhrError(f"{p} has no rank (importance list); run 'dhr rank {p}' first") from None
-    col = store.read_collection()
-    if rec is None:
-        return StoreTarget(p, il, col.image_ids, col.root, None, "none")
-    if il.n_bits != rec.n_bits:
-        raise DhrError(f"{p}: its importance list has {il.n_bits}-bit codes but its model makes "
-                       f"{rec.n_bits}-bit codes; re-run 'dhr encode' and 'dhr rank'")
-    return StoreTarget(p, il, col.image_ids, col.root, rec, model_fingerprint(rec))
-
-
-def encode_requirement(requirement: Requirement, targets: Sequence[StoreTarget],
-                       progress: Progress = QUIET) -> dict[str, np.ndarray]:
-    """The requirement's packed codes under each distinct model of ``targets`` (by model id).
-
-    Given codes (``--requirement-codes``) are checked against every store's code length;
-    images are encoded once per distinct model (stores sharing a model share the encoding).
-    """
-    given = requirement.codes
-    codes_by_model: dict[str, np.ndarray] = {}
-    for t in targets:
-        if given is not None:
-            if given.shape[1] * 8 != t.importance.n_bits:
-                raise DhrError(f"the requirement codes have {given.shape[1] * 8} bits but "
-                               f"{t.path} holds {t.importance.n_bits}-bit codes")
-            codes_by_model[t.model_id] = given
-        elif t.model_id not in codes_by_model:
-            assert t.model_record is not None
-            model = HashModel.from_record(t.model_record)
-            progress.log(f"encoding {len(requirement.paths)} requirement image(s) with model "
-                         f"{t.model_id} ({model.hasher.name}, {model.n_bits} bits, "
-                         f"{model.backbone})")
-            codes_by_model[t.model_id] = encode_images(model, requirement.paths)
-    return codes_by_model
 
 
 @dataclass

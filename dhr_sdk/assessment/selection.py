@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from dhr_sdk.assessment.assess import Requirement, StoreTarget, encode_requirement, open_target
+from dhr_sdk.assessment.requirement import Requirement
+from dhr_sdk.assessment.targets import StoreTarget, encode_requirement, open_target
 from dhr_sdk.codes.packing import hamming_matrix
 from dhr_sdk.core.errors import DhrError
 from dhr_sdk.core.progress import QUIET, Progress

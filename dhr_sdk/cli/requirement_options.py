@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from dhr_sdk.assessment.assess import Requirement, load_requirement, load_requirement_codes
+from dhr_sdk.assessment.requirement import Requirement, load_requirement, load_requirement_codes
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -256,7 +256,7 @@ def _store_model_codes(store: Any, model: Any, fingerprint: str,
                        n: int) -> tuple[np.ndarray, str, float]:
     """``(codes, "store codes" | "store features", encode seconds)`` of a store's images
     under ``model``, or a one-line error saying why the store cannot give them."""
-    from dhr_sdk.assessment.assess import model_fingerprint
+    from dhr_sdk.assessment.targets import model_fingerprint
     from dhr_sdk.data.features import features_key
 
     p = store.path

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from dhr_sdk.assessment.assess import AssessmentReport, assess, load_requirement, make_assessor
+from dhr_sdk.assessment.assess import AssessmentReport, assess, make_assessor
 from dhr_sdk.assessment.report import write_html
+from dhr_sdk.assessment.requirement import load_requirement
 from dhr_sdk.core.errors import DhrError
 from dhr_sdk.core.progress import QUIET, Progress
 from dhr_sdk.core.registry import get_registry

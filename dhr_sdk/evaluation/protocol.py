@@ -206,7 +206,7 @@ def evaluate_model(model: str | Path | HashModel, queries: str | Path, database:
     order, and a folder's sorted ids (``cat/…`` before ``dog/…``) would carry the labels
     into it. Nothing given is written to.
     """
-    from dhr_sdk.assessment.assess import model_fingerprint
+    from dhr_sdk.assessment.targets import model_fingerprint
     from dhr_sdk.evaluation.data import describe_pair, joint_labels, model_codes, pair_warnings
 
     hm = model if isinstance(model, HashModel) else load_model(model)

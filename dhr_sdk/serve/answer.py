@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from dhr_sdk.assessment.assess import AssessmentReport, StoreTarget
+from dhr_sdk.assessment.assess import AssessmentReport
 from dhr_sdk.assessment.report_text import collection_sentences, ranking_sentence
+from dhr_sdk.assessment.targets import StoreTarget
 
 
 def thumbnail_url(name: str, index: int) -> str:

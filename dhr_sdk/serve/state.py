@@ -24,13 +24,10 @@ from dhr_sdk.assessment.assess import (
     DEFAULT_ASSESSOR,
     PAPER_ASSESSOR,
     AssessmentReport,
-    StoreTarget,
     assess_targets,
-    encode_images,
-    encode_requirement,
-    open_target,
 )
 from dhr_sdk.assessment.requirement import Requirement
+from dhr_sdk.assessment.targets import StoreTarget, encode_images, encode_requirement, open_target
 from dhr_sdk.core.errors import DhrError
 from dhr_sdk.data.images import UnreadableImage, load_rgb
 from dhr_sdk.model.hash_model import HashModel

@@ -14,15 +14,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 import dhr_sdk.assessment.report_thumbs as thumbs_module
-from dhr_sdk.assessment.assess import (
-    AssessmentReport,
-    assess,
-    load_requirement,
-    load_requirement_codes,
-    make_assessor,
-)
+from dhr_sdk.assessment.assess import AssessmentReport, assess, make_assessor
 from dhr_sdk.assessment.report import render_html, write_html
 from dhr_sdk.assessment.report_thumbs import NO_ROOT, OUTSIDE_ROOT, under_root
+from dhr_sdk.assessment.requirement import load_requirement, load_requirement_codes
 from dhr_sdk.cli.main import cli
 from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.testing import clustered_codes

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from dhr_sdk.assessment.assess import Requirement
+from dhr_sdk.assessment.requirement import Requirement
 from dhr_sdk.assessment.selection import (
     RequirementGroup,
     _group_distances,

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from dhr_sdk.assessment.assess import load_requirement
+from dhr_sdk.assessment.requirement import load_requirement
 from dhr_sdk.cli.main import cli
 from dhr_sdk.core.errors import DhrError
 from dhr_sdk.core.registry import get_registry

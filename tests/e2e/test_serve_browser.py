@@ -12,9 +12,9 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
-from tests.serve.test_serve import Server, upload, world
 
 from dhr_sdk.serve.app import create_app
+from tests.serve.test_serve import Server, upload, world
 
 __all__ = ["world"]  # the module fixture of tests/test_serve.py, shared here
 

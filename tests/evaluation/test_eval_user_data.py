@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from dhr_sdk.assessment.assess import encode_images, model_fingerprint
+from dhr_sdk.assessment.targets import encode_images, model_fingerprint
 from dhr_sdk.cli.main import cli
 from dhr_sdk.core.errors import DhrError
 from dhr_sdk.datasets.materialise import materialise_demo

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from dhr_sdk.assessment.assess import open_target
+from dhr_sdk.assessment.targets import open_target
 from dhr_sdk.cli.main import cli
 from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.offline.pipeline import build, encode, fit

@@ -14,7 +14,7 @@ from dhr_plugins.hashers.dstgeh import DSTGeHHasher
 from dhr_plugins.hashers.nrdh import NRDHHasher
 from PIL import Image
 
-from dhr_sdk.assessment.assess import encode_images
+from dhr_sdk.assessment.targets import encode_images
 from dhr_sdk.cli.main import cli
 from dhr_sdk.core.errors import DhrError
 from dhr_sdk.core.interfaces import FitData
