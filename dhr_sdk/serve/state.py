@@ -1,7 +1,7 @@
 """What a ``dhr serve`` process keeps resident: the stores, their models, the assessors.
 
 Stores are opened once (``open_target``) and only read. Each distinct model is built once;
-the assessors keep one Hamming index per importance list (:class:`ResidentAssessor`).
+the assessors keep one Hamming index per importance list (built once, on first use).
 :meth:`ServerState.reload` re-opens the stores whose file changed (mtime, size or inode) and
 opens new ``*.h5`` files of the folders given; a store that fails to open is reported and its
 previous version stays served. Requests and reloads take one lock, so an answer never mixes
@@ -25,6 +25,7 @@ from dhr_sdk.assessment.assess import (
     PAPER_ASSESSOR,
     AssessmentReport,
     assess_targets,
+    make_assessor,
 )
 from dhr_sdk.assessment.requirement import Requirement
 from dhr_sdk.assessment.targets import StoreTarget, encode_images, encode_requirement, open_target
@@ -32,7 +33,6 @@ from dhr_sdk.core.errors import DhrError
 from dhr_sdk.data.images import UnreadableImage, load_rgb
 from dhr_sdk.model.hash_model import HashModel
 from dhr_sdk.serve.inputs import RequestError, images_requirement
-from dhr_sdk.serve.resident import ResidentAssessor
 
 #: Store files picked up in a folder given to ``dhr serve``.
 STORE_GLOB = "*.h5"
@@ -115,10 +115,8 @@ class ServerState:
         for s in self.sources:
             if not s.exists():
                 raise DhrError(f"{s} does not exist")
-        params = params or {}
-        self.ranking = ResidentAssessor(assessor, params.get(assessor))
-        self.paper = self.ranking if assessor == PAPER_ASSESSOR else \
-            ResidentAssessor(PAPER_ASSESSOR, params.get(PAPER_ASSESSOR))
+        self._assessor_config = (assessor, params or {})
+        self._new_assessors()
         self._lock = threading.Lock()
         self.collections: dict[str, Collection] = {}
         self.models: dict[str, HashModel] = {}
@@ -139,13 +137,20 @@ class ServerState:
             self.models[c.target.model_id] = HashModel.from_record(rec)
         self.collections[c.name] = c
 
+    def _new_assessors(self) -> None:
+        """Fresh assessor instances: each keeps one Hamming index per importance list it
+        has searched, built on first use and resident from then on."""
+        name, params = self._assessor_config
+        self.ranking = make_assessor(name, params.get(name))
+        self.paper = self.ranking if name == PAPER_ASSESSOR else \
+            make_assessor(PAPER_ASSESSOR, params.get(PAPER_ASSESSOR))
+
     def _prune(self) -> None:
-        """Drop the models and assessor instances (indexes) nothing served uses any more."""
+        """Drop the models nothing served uses any more, and the indexes of replaced lists
+        (new assessor instances rebuild each served list's index once, on first use)."""
         used = {c.target.model_id for c in self.collections.values()}
         self.models = {mid: m for mid, m in self.models.items() if mid in used}
-        lists = [c.target.importance for c in self.collections.values()]
-        self.ranking.keep_only(lists)
-        self.paper.keep_only(lists)
+        self._new_assessors()
 
     def describe(self) -> list[dict[str, Any]]:
         with self._lock:

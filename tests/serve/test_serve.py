@@ -31,7 +31,6 @@ from dhr_sdk.core.errors import DhrError
 from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.serve.app import Limits, create_app
 from dhr_sdk.serve.inputs import codes_requirement
-from dhr_sdk.serve.resident import ResidentAssessor
 from dhr_sdk.store import Store
 
 #: Added by the server to each CLI result entry (the rest must be equal).
@@ -353,6 +352,7 @@ def test_reload_picks_up_rebuilt_and_new_stores(world: dict[str, Path],
 
 def test_each_collection_keeps_its_index(world: dict[str, Path],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """One assessor serving several stores builds each store's Hamming index once."""
     from dhr_plugins.assessors import _common
 
     built: list[int] = []
@@ -365,14 +365,10 @@ def test_each_collection_keeps_its_index(world: dict[str, Path],
     monkeypatch.setattr(_common, "HammingIndex", Counted)
     lists = [Store(world["served"] / f"{n}.h5").read_importance() for n in ("zeros", "ones")]
     codes = lists[0].codes[:3]
-    plain, resident = make_assessor(), ResidentAssessor("wanted-count")
-    for il in lists * 3:
-        assert resident.assess(il, codes).estimate == plain.assess(il, codes).estimate
-    assert len(built) == 2 + 6  # resident: once per list; one shared instance: every call
-    assert resident.resident_lists == 2 and resident.name == "wanted-count"
-    resident.keep_only(lists[1:])
-    assert resident.resident_lists == 1
-
+    shared = make_assessor()
+    answers = [shared.assess(il, codes).estimate for il in lists * 3]
+    assert answers[:2] == answers[2:4] == answers[4:]
+    assert len(built) == 2
 
 def test_start_up_errors_are_one_line(world: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(DhrError, match="does not exist"):
