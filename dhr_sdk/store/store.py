@@ -202,7 +202,8 @@ class Store:
             raise MissingElementError(
                 f"{self.path} has no {element}" + (f"; {hint}" if hint else ""))
         obj = h5[element]
-        fmt.check_encoding(obj, ENCODINGS[element], f"element '{element}' of {self.path}")
+        fmt.check_encoding(obj, ENCODINGS[element.split("/")[0]],
+                          f"element '{element}' of {self.path}")
         return obj
 
     @staticmethod

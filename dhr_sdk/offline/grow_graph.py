@@ -1,0 +1,159 @@
+"""In-memory incremental growth of a merged Hamming graph and of its closed-form rank.
+
+Adding codes to a merged graph (one node per distinct code, edges ``n_bits - d`` for
+``0 < d <= radius``) only creates edges at the new distinct codes, so only their
+neighbourhoods are searched: a block filter (pigeonhole, as in
+:mod:`dhr_sdk.codes.hamming_index`) keeps the old node codes that share a block with a new
+code, and the exact radius search runs on those few. New distinct codes are appended as
+nodes after the old ones (in byte order among themselves); codes equal to an old node only
+add images to it.
+
+The undamped closed form (``R_t = |C| w_t / sum_C c w`` per connected component ``C``) is
+an integer-exact expression, so re-ranking only the components that gained nodes, edges or
+images gives scores bit-identical to ranking the whole grown graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse import csgraph
+
+from dhr_sdk.codes.hamming_index import HammingIndex, block_masks, group_identical
+from dhr_sdk.codes.packing import to_words
+from dhr_sdk.core.types import HashGraph
+
+_BUCKET_BITS = 22
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@dataclass
+class GraphGrowth:
+    """The grown graph and what changed: nodes ``>= old_nodes`` are new; ``seeds`` are the
+    nodes that gained images or edges (new nodes and old nodes with new images)."""
+
+    graph: HashGraph
+    old_nodes: int
+    new_edges: int
+    seeds: np.ndarray
+
+
+def _buckets(words: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A ``_BUCKET_BITS``-bit hash of each code's block ``mask`` (equal blocks, equal bucket)."""
+    key = np.zeros(words.shape[0], dtype=np.uint64)
+    for w in range(words.shape[1]):
+        if mask[w]:
+            key ^= (words[:, w] & mask[w]) * (_GOLDEN + np.uint64(2 * w))
+            key = (key << np.uint64(13)) | (key >> np.uint64(51))
+    return (key * _GOLDEN) >> np.uint64(64 - _BUCKET_BITS)
+
+
+def near_candidates(codes: np.ndarray, queries: np.ndarray, n_bits: int,
+                    radius: int) -> np.ndarray:
+    """Rows of ``codes`` that may lie within ``radius`` of some query: a superset of the
+    exact answer (codes that share one of ``radius + 1`` blocks with a query), by one
+    bitmap look-up per block, so the cost is a pass over ``codes``."""
+    if radius >= n_bits or codes.shape[0] == 0:
+        return np.arange(codes.shape[0])
+    words, q_words = to_words(codes), to_words(queries)
+    hit = np.zeros(codes.shape[0], dtype=bool)
+    for mask in block_masks(n_bits, radius + 1):
+        bitmap = np.zeros(1 << _BUCKET_BITS, dtype=bool)
+        bitmap[_buckets(q_words, mask)] = True
+        hit |= bitmap[_buckets(words, mask)]
+    return np.flatnonzero(hit)
+
+
+def grow_graph(graph: HashGraph, codes: np.ndarray) -> GraphGrowth:
+    """``graph`` (merged) with the images of packed ``codes`` appended (image ids
+    ``graph.n_images ...``); equal, as a set of weighted edges over code bytes, to the
+    graph built from all codes."""
+    n_bits, radius, m = graph.n_bits, graph.radius, graph.n_nodes
+    distinct, inverse, counts = group_identical(codes)
+    cand = near_candidates(graph.node_codes, distinct, n_bits, radius)
+    lims, new_id, dists = HammingIndex(distinct, n_bits).radius_search(graph.node_codes[cand],
+                                                                        radius)
+    old_id = cand[np.repeat(np.arange(cand.size), np.diff(lims))]
+    same = dists == 0
+    node_of = np.full(distinct.shape[0], -1, dtype=np.int64)
+    node_of[new_id[same]] = old_id[same]
+    fresh = np.flatnonzero(node_of < 0)
+    node_of[fresh] = m + np.arange(fresh.size)
+    # edges: new codes to old nodes, and new codes among themselves
+    to_old = (node_of[new_id] >= m) & (n_bits - dists > 0)
+    pi, pj, pd = HammingIndex(distinct[fresh], n_bits).self_pairs(radius)
+    keep = n_bits - pd > 0
+    i = np.concatenate([node_of[new_id[to_old]], m + pi[keep]])
+    j = np.concatenate([old_id[to_old], m + pj[keep]])
+    weight = (n_bits - np.concatenate([dists[to_old], pd[keep]])).astype(np.float64)
+    adjacency = _insert_edges(graph.adjacency, m + fresh.size, i, j, weight)
+    node_counts = np.concatenate([graph.node_counts, np.zeros(fresh.size, np.int64)])
+    np.add.at(node_counts, node_of, counts)
+    seeds = np.unique(np.concatenate([node_of, i, j]))
+    new_graph = HashGraph(
+        n_bits=n_bits, radius=radius, node_codes=np.concatenate([graph.node_codes,
+                                                                 distinct[fresh]]),
+        node_counts=node_counts, image_nodes=np.concatenate([graph.image_nodes,
+                                                             node_of[inverse]]),
+        adjacency=adjacency, merged=True)
+    return GraphGrowth(new_graph, m, int(i.size), seeds)
+
+
+def _insert_edges(old: sp.csr_matrix, m2: int, i: np.ndarray, j: np.ndarray,
+                  weight: np.ndarray) -> sp.csr_matrix:
+    """``old`` grown to ``m2`` nodes with the undirected edges ``(i, j)``, each of which has
+    an endpoint ``>= old.shape[0]``: in every row the new columns sort after the old ones,
+    so they are inserted at the row ends in one pass (indices stay sorted)."""
+    rows, cols = np.concatenate([i, j]), np.concatenate([j, i])
+    order = np.lexsort((cols, rows))
+    rows, cols, data = rows[order], cols[order], np.concatenate([weight, weight])[order]
+    m = old.shape[0]
+    padded = np.concatenate([old.indptr, np.full(m2 - m, old.indptr[-1])])
+    added = np.zeros(m2 + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=m2), out=added[1:])
+    slots = padded[rows + 1] + np.arange(rows.size)  # final positions of the new entries
+    old_slot = np.ones(old.nnz + rows.size, dtype=bool)
+    old_slot[slots] = False
+    indices = np.empty(old_slot.size, dtype=np.int64 if m2 > 2**31 - 1 else np.int32)
+    values = np.empty(old_slot.size, dtype=np.float64)
+    indices[slots], values[slots] = cols, data
+    indices[old_slot], values[old_slot] = old.indices, old.data
+    return sp.csr_matrix((values, indices, padded + added), shape=(m2, m2))
+
+
+@dataclass
+class Rerank:
+    """Closed-form scores of the grown graph and the counts the rank element records."""
+
+    scores: np.ndarray
+    touched_components: int
+    components: int
+    isolated_nodes: int
+
+
+def rerank_closed(growth: GraphGrowth, old_scores: np.ndarray) -> Rerank:
+    """Undamped closed form on the components the growth touched; every other score is the
+    old one (unchanged: its component, degrees and counts are the same).
+
+    The components come from one pass over the grown graph (strongly connected components
+    of the symmetric adjacency: the same components, found without a transpose)."""
+    g = growth.graph
+    n_comp, labels = csgraph.connected_components(g.adjacency, directed=True,
+                                                  connection="strong")
+    hit = np.zeros(n_comp, dtype=bool)
+    hit[labels[growth.seeds]] = True
+    touched = np.flatnonzero(hit[labels])
+    c = g.node_counts[touched].astype(np.float64)
+    w = np.asarray(g.adjacency @ g.node_counts.astype(np.float64)).ravel()[touched] \
+        + (c - 1.0) * g.n_bits
+    lab = labels[touched]
+    size = np.bincount(lab, weights=c, minlength=n_comp)
+    mass = np.bincount(lab, weights=c * w, minlength=n_comp)
+    scale = np.zeros_like(mass)
+    np.divide(size, mass, out=scale, where=mass > 0)
+    scores = np.concatenate([old_scores, np.zeros(g.n_nodes - growth.old_nodes)])
+    scores[touched] = scale[lab] * w
+    return Rerank(scores=scores, touched_components=int(hit.sum()), components=int(n_comp),
+                  isolated_nodes=int(np.sum(np.diff(g.adjacency.indptr) == 0)))
