@@ -18,6 +18,7 @@ from dhr_sdk.codes.packing import (
     pack_bits,
     unpack_bits,
 )
+from dhr_sdk.core.components import connected_components
 from dhr_sdk.core.device import resolve_device
 from dhr_sdk.core.errors import DhrError, NotFittedError, ParamsError, PluginError, StoreFormatError
 from dhr_sdk.core.hookspecs import hookimpl
@@ -50,6 +51,7 @@ __all__ = [
     "ImageMatch", "ImportanceList", "MatchPairs", "NotFittedError", "Params", "ParamsError",
     "Plugin", "PluginError", "Progress", "RankResult", "Ranker", "StoreFormatError",
     "WantedEstimate", "__version__", "check_n_bits", "check_packed", "concat_pairs",
+    "connected_components",
     "distinct_images", "get_registry", "group_identical", "hamming_matrix", "hookimpl",
     "match_pairs", "pack_bits", "resolve_device", "row_values", "unpack_bits",
 ]

@@ -1,31 +1,39 @@
-"""The ``dhr`` command line: a thin layer over the library (each command calls one function)."""
+"""The ``dhr`` command line: a thin layer over the library (each command calls one function).
+
+Commands are imported when they run (or when ``dhr --help`` lists them), so a command
+imports only the library modules it uses (docs/cli.md, "Start-up").
+"""
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from typing import Any
 
 import click
 
 from dhr_sdk._version import __version__
-from dhr_sdk.cli import (
-    assess_cmd,
-    build_cmd,
-    demo_cmd,
-    demo_data_cmd,
-    encode_cmd,
-    eval_cmd,
-    features_cmd,
-    fit_cmd,
-    graph_cmd,
-    import_codes_cmd,
-    info_cmd,
-    plugins_cmd,
-    rank_cmd,
-    select_cmd,
-    serve_cmd,
-)
 from dhr_sdk.core.errors import DhrError
+
+#: Command name -> ``module:attribute`` of its click command in :mod:`dhr_sdk.cli`.
+LAZY_COMMANDS = {
+    "plugins": "plugins_cmd:plugins",
+    "add": "add_cmd:add_command",
+    "info": "info_cmd:info",
+    "fit": "fit_cmd:fit",
+    "encode": "encode_cmd:encode",
+    "build": "build_cmd:build",
+    "assess": "assess_cmd:assess",
+    "demo": "demo_cmd:demo_cmd",
+    "features": "features_cmd:features",
+    "demo-data": "demo_data_cmd:demo_data",
+    "eval": "eval_cmd:eval_command",
+    "import-codes": "import_codes_cmd:import_codes_command",
+    "graph": "graph_cmd:graph",
+    "rank": "rank_cmd:rank_command",
+    "select": "select_cmd:select_command",
+    "serve": "serve_cmd:serve",
+}
 
 
 def _one_line_warning(message: Any, category: type[Warning], filename: str, lineno: int,
@@ -34,7 +42,18 @@ def _one_line_warning(message: Any, category: type[Warning], filename: str, line
 
 
 class DhrGroup(click.Group):
-    """Turns user errors into one ``Error: ...`` line with exit status 1, never a traceback."""
+    """Turns user errors into one ``Error: ...`` line with exit status 1, never a traceback;
+    loads the commands of :data:`LAZY_COMMANDS` on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            module, attr = LAZY_COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(f"dhr_sdk.cli.{module}"), attr)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -57,23 +76,6 @@ def cli() -> None:
     example images) against many collections and rank them by R(AD).
     """
     warnings.formatwarning = _one_line_warning
-
-
-cli.add_command(plugins_cmd.plugins)
-cli.add_command(info_cmd.info)
-cli.add_command(fit_cmd.fit)
-cli.add_command(encode_cmd.encode)
-cli.add_command(build_cmd.build)
-cli.add_command(assess_cmd.assess)
-cli.add_command(demo_cmd.demo_cmd)
-cli.add_command(features_cmd.features)
-cli.add_command(demo_data_cmd.demo_data)
-cli.add_command(eval_cmd.eval_command)
-cli.add_command(import_codes_cmd.import_codes_command)
-cli.add_command(graph_cmd.graph)
-cli.add_command(rank_cmd.rank_command, name="rank")
-cli.add_command(select_cmd.select_command, name="select")
-cli.add_command(serve_cmd.serve)
 
 
 def main() -> None:

@@ -10,8 +10,6 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
-from tqdm.auto import tqdm
-
 T = TypeVar("T")
 
 
@@ -24,6 +22,8 @@ class Progress:
     def bar(self, iterable: Iterable[T] | None = None, *, total: int | None = None,
             desc: str = "", unit: str = "it") -> Any:
         """A tqdm bar (usable as iterator or with ``update``), disabled when quiet."""
+        from tqdm.auto import tqdm  # imported on first use: it loads asyncio
+
         return tqdm(iterable, total=total, desc=desc, unit=unit, disable=self.quiet,
                     file=sys.stderr, leave=False, dynamic_ncols=True)
 
@@ -35,6 +35,8 @@ class Progress:
     def log(self, message: str) -> None:
         """A status line on stderr (for per-epoch losses and stage changes)."""
         if not self.quiet:
+            from tqdm.auto import tqdm
+
             tqdm.write(message, file=sys.stderr)
 
 

@@ -194,13 +194,22 @@ class PluginManager:
         built-in distribution's first."""
         allow = _split_env(ALLOW_ENV)
         deny = _split_env(DENY_ENV) or set()
+        dists: dict[int, tuple[str, str]] = {}
+
+        def origin(ep: md.EntryPoint) -> tuple[str, str]:
+            """Distribution name and version, reading each METADATA file once."""
+            if ep.dist is None:
+                return "unknown", "0"
+            if id(ep.dist) not in dists:
+                meta = ep.dist.metadata
+                dists[id(ep.dist)] = (meta["Name"], meta["Version"])
+            return dists[id(ep.dist)]
 
         def order(ep: md.EntryPoint) -> tuple[bool, str]:
-            return (ep.dist is None or not is_builtin(ep.dist.name), ep.name)
+            return (ep.dist is None or not is_builtin(origin(ep)[0]), ep.name)
 
         for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=order):
-            dist = ep.dist.name if ep.dist is not None else "unknown"
-            version = ep.dist.version if ep.dist is not None else "0"
+            dist, version = origin(ep)
             if allow is not None and not ({ep.name, dist} & allow):
                 continue
             if {ep.name, dist} & deny:

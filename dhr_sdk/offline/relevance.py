@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from scipy.sparse import csgraph
 
 from dhr_sdk.codes.hamming_index import group_identical
 from dhr_sdk.codes.packing import check_n_bits, check_packed, pack_bits
+from dhr_sdk.core.components import connected_components
 from dhr_sdk.core.errors import DhrError, StoreFormatError
 from dhr_sdk.core.interfaces import GraphBuilder, Ranker
 from dhr_sdk.core.progress import QUIET, Progress
@@ -173,7 +173,7 @@ def isolated_codes_warning(summary: Mapping[str, Any], command: str = "graph") -
 def graph_summary(graph: HashGraph, command: str = "graph") -> dict[str, Any]:
     """Size and structure of a graph (the ``dhr graph --json`` fields), with ``warnings``
     (:func:`isolated_codes_warning`)."""
-    n_comp = int(csgraph.connected_components(graph.adjacency, directed=False)[0])
+    n_comp = connected_components(graph.adjacency)[0]
     degree = np.diff(graph.adjacency.indptr)
     out: dict[str, Any] = {
         "nodes": graph.n_nodes, "edges": graph.n_edges, "images": graph.n_images,

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse import csgraph
 
+from dhr_sdk.core.components import connected_components
 from dhr_sdk.store import format as fmt
 from dhr_sdk.store.format import Provenance
 
@@ -47,7 +47,7 @@ def describe(name: str, obj: Any) -> dict[str, Any]:
         adjacency = sp.csr_matrix((np.ones(len(obj["adjacency"]["indices"])),
                                    obj["adjacency"]["indices"][()], indptr),
                                   shape=(n_nodes, n_nodes))
-        d["components"] = int(csgraph.connected_components(adjacency, directed=False)[0])
+        d["components"] = connected_components(adjacency)[0]
     elif name == "rank":
         d.update(method=str(a["method"]), iterations=int(a["iterations"]),
                  converged=bool(a["converged"]), residual=float(a["residual"]),

@@ -20,15 +20,16 @@ from __future__ import annotations
 import urllib.error
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import torch
-import torchvision
-from PIL import Image
 from pydantic import Field
 
 from dhr_sdk import Backbone, DhrError, Params
+
+if TYPE_CHECKING:  # torch, torchvision and PIL load when a network is built or run
+    import torch
+    from PIL import Image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -70,6 +71,9 @@ class ImageNetTransform:
         self.scale = 1.0 / (np.array(IMAGENET_STD, dtype=np.float32) * 255.0)
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
+        import torch
+        from PIL import Image
+
         if img.mode != "RGB":
             img = img.convert("RGB")
         if img.size != (self.size, self.size):
@@ -79,6 +83,8 @@ class ImageNetTransform:
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
+    import torch
+
     if not path.is_file():
         raise DhrError(f"weights file {path} does not exist (weights: {WEIGHTS_HELP})")
     try:
@@ -113,6 +119,8 @@ class TorchvisionBackbone(Backbone):
         return ImageNetTransform(int(self.params.image_size))  # type: ignore[attr-defined]
 
     def _download(self) -> torch.nn.Module:
+        import torchvision
+
         enum = getattr(torchvision.models, self.enum).IMAGENET1K_V1
         try:
             return getattr(torchvision.models, self.arch)(weights=enum, progress=False)
@@ -124,6 +132,9 @@ class TorchvisionBackbone(Backbone):
             ) from None
 
     def _model(self) -> torch.nn.Module:
+        import torch
+        import torchvision
+
         weights = str(self.params.weights)  # type: ignore[attr-defined]
         if weights == "imagenet":
             return self._download()
@@ -145,6 +156,8 @@ class TorchvisionBackbone(Backbone):
         return model
 
     def _head(self, model: torch.nn.Module) -> torch.nn.Module:
+        import torch
+
         model.fc = torch.nn.Identity()
         return model
 
@@ -159,6 +172,8 @@ class _ResNet(TorchvisionBackbone):
     Params = ResNetParams
 
     def _head(self, model: torch.nn.Module) -> torch.nn.Module:
+        import torch
+
         if self.params.pooling == "max":  # type: ignore[attr-defined]
             model.avgpool = torch.nn.AdaptiveMaxPool2d(1)
         return super()._head(model)
@@ -192,6 +207,8 @@ class VGG16(TorchvisionBackbone):
     summary = "VGG16 fc7 after ReLU (4096-d)"
 
     def _head(self, model: torch.nn.Module) -> torch.nn.Module:
+        import torch
+
         classifier = model.classifier
         assert isinstance(classifier, torch.nn.Sequential)
         model.classifier = classifier[:5]  # fc6, relu6, drop6, fc7, relu7

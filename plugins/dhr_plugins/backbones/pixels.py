@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import torch
-from PIL import Image
 from pydantic import Field
 
 from dhr_sdk import Backbone, Params
+
+if TYPE_CHECKING:  # torch and PIL load when the transform or the network runs
+    import torch
+    from PIL import Image
 
 
 class PixelTransform:
@@ -19,6 +21,9 @@ class PixelTransform:
         self.size, self.grayscale, self.normalise = size, grayscale, normalise
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
+        import torch
+        from PIL import Image
+
         img = img.convert("L" if self.grayscale else "RGB")
         img = img.resize((self.size, self.size), Image.Resampling.BILINEAR)
         x = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
@@ -58,4 +63,6 @@ class PixelsBackbone(Backbone):
         return PixelTransform(p.size, p.grayscale, p.normalise)  # type: ignore[attr-defined]
 
     def build(self, device: str = "cpu") -> torch.nn.Module:
+        import torch
+
         return torch.nn.Flatten().to(device).eval()

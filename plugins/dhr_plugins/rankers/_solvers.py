@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse import csgraph
-from scipy.sparse.linalg import spsolve
+
+from dhr_sdk import connected_components
 
 
 def weighted_degree(adjacency: sp.csr_matrix, counts: np.ndarray, n_bits: int) -> np.ndarray:
@@ -113,6 +113,8 @@ def damped_closed_form(matrix: sp.csr_matrix, counts: np.ndarray, w: np.ndarray,
     m = c.shape[0]
     per_image = sp.diags(1.0 / c) @ matrix @ sp.diags(c)
     system = (sp.identity(m, format="csc") - damping * per_image).tocsc()
+    from scipy.sparse.linalg import spsolve  # scipy.linalg: imported only to solve
+
     y = np.atleast_1d(spsolve(system, np.ones(m)))
     dangling_mass = float((c * (w == 0)) @ y)
     k = (1.0 - damping) / (1.0 - damping * dangling_mass / float(c.sum()))
@@ -132,7 +134,7 @@ def structure(adjacency: sp.csr_matrix, counts: np.ndarray, w: np.ndarray,
     ``c_t >= 2`` has an implicit self-loop (identical images) and breaks bipartiteness.
     """
     m = adjacency.shape[0]
-    n_comp, labels = csgraph.connected_components(adjacency, directed=False)
+    n_comp, labels = connected_components(adjacency)
     info = {"components": int(n_comp),
             "isolated_nodes": int(np.sum(np.diff(adjacency.indptr) == 0))}
     if not bipartite:
@@ -146,7 +148,7 @@ def structure(adjacency: sp.csr_matrix, counts: np.ndarray, w: np.ndarray,
     if loops.size:
         cover = cover + sp.csr_matrix((np.ones(loops.size, np.float32), (loops, loops + m)),
                                       shape=(2 * m, 2 * m))
-    n_cover = csgraph.connected_components(cover, directed=False)[0]
+    n_cover = connected_components(cover)[0]
     lone = int(np.sum(w == 0))  # single images without neighbours: trivially "bipartite"
     info["bipartite_components"] = int(n_cover - n_comp - lone)
     return labels, info

@@ -18,23 +18,19 @@ end-to-end stage are not given in the papers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 from pydantic import Field
 
-from dhr_plugins.hashers._common.torch_utils import (
-    FCHead,
-    head_state,
-    load_head_state,
-    optimiser_step,
-    train_epochs,
-    train_head,
-)
 from dhr_sdk import DhrError, FitImages, Hasher, Params, Progress
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+if TYPE_CHECKING:  # torch loads when stage 2 trains or a head is restored
+    import torch
+
+    from dhr_plugins.hashers._common.torch_utils import FCHead
+
+    LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class FineTuneParams(Params):
@@ -64,8 +60,10 @@ def fine_tune_end_to_end(images: FitImages, head: FCHead, targets: torch.Tensor,
     Returns the fine-tuned network's state dict as arrays and the epoch losses; ``head`` is
     updated in place and left in eval mode on the CPU.
     """
+    import torch
     from torch.utils.data import DataLoader
 
+    from dhr_plugins.hashers._common.torch_utils import optimiser_step, train_epochs
     from dhr_sdk import resolve_device
 
     device = resolve_device(images.device)
@@ -136,6 +134,8 @@ class TwoStageHasher(Hasher):
         """The fc head on the standardised features ``xs``, then, with ``fine_tune``, the
         backbone and head end to end; sets ``fine_tuned_backbone_``. Returns the head and
         the stage-2 losses by phase."""
+        from dhr_plugins.hashers._common.torch_utils import FCHead, train_head
+
         p = self.params
         head = FCHead(xs.shape[1], p.head_hidden, p.n_bits, p.leaky_slope,
                       final_bn=self.final_bn)
@@ -157,11 +157,15 @@ class TwoStageHasher(Hasher):
         return head, losses
 
     def get_state(self) -> dict[str, np.ndarray]:
+        from dhr_plugins.hashers._common.torch_utils import head_state
+
         self.check_fitted()
         return head_state(self.mean_, self.scale_, self.head_, self.history_,
                           self.fine_tuned_backbone_)
 
     def set_state(self, state: dict[str, np.ndarray]) -> TwoStageHasher:
+        from dhr_plugins.hashers._common.torch_utils import load_head_state
+
         p = self.params
         st = load_head_state(state, self.name, p.head_hidden, p.n_bits, p.leaky_slope,
                              final_bn=self.final_bn)

@@ -25,31 +25,17 @@ Deviations (CPU, frozen backbone; see docs/hashers/dstgeh.md):
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import torch
 from pydantic import Field, field_validator, model_validator
 
 from dhr_plugins.hashers._common.checks import check_code_length
-from dhr_plugins.hashers._common.torch_utils import (
-    batches,
-    feature_matrix,
-    predict,
-    seeded,
-    standardizer,
-    train_epochs,
-)
 from dhr_plugins.hashers._common.two_stage import FineTuneParams, TwoStageHasher
-from dhr_plugins.hashers.dstgeh.sae import (
-    StackedAutoEncoder,
-    adjacency_rows,
-    batch_objective,
-    choose_anchors,
-    pretrain_layer_loss,
-    unit_rows,
-)
 from dhr_sdk import QUIET, DhrError, FitData, Progress, hookimpl, pack_bits
+
+if TYPE_CHECKING:  # torch and the networks load when the hasher fits or encodes
+    import torch
 
 
 class DSTGeHParams(FineTuneParams):
@@ -125,6 +111,10 @@ class DSTGeHHasher(TwoStageHasher):
 
     def fit(self, data: FitData, progress: Progress = QUIET) -> DSTGeHHasher:
         """Stage 1 (pseudo labels from the adjacency rows) then stage 2 (BCE head)."""
+        import torch
+
+        from dhr_plugins.hashers._common.torch_utils import feature_matrix, seeded, standardizer
+
         p = self.params
         x = feature_matrix(data.features, self.name)
         n, d = x.shape
@@ -148,6 +138,18 @@ class DSTGeHHasher(TwoStageHasher):
     def _stage1(self, x: torch.Tensor, gen: torch.Generator,
                 progress: Progress) -> tuple[torch.Tensor, list[float]]:
         """Pre-train and fine-tune the SAE on adjacency rows; return pseudo labels (Eq. 8)."""
+        import torch
+
+        from dhr_plugins.hashers._common.torch_utils import batches, train_epochs
+        from dhr_plugins.hashers.dstgeh.sae import (
+            StackedAutoEncoder,
+            adjacency_rows,
+            batch_objective,
+            choose_anchors,
+            pretrain_layer_loss,
+            unit_rows,
+        )
+
         p = self.params
         n = x.shape[0]
         unit = unit_rows(x)
@@ -204,6 +206,8 @@ class DSTGeHHasher(TwoStageHasher):
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         """Eq. (12): bit p is 1 iff sigmoid(logit_p) >= 0.5, i.e. logit_p >= 0; no graph."""
+        from dhr_plugins.hashers._common.torch_utils import feature_matrix, predict
+
         self.check_fitted()
         x = feature_matrix(features, self.name, self.in_dim_)
         logits = predict(self.head_, (x - self.mean_) / self.scale_)
@@ -216,6 +220,8 @@ def bce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     Summed over the g bits and averaged over the batch; computed from the logits (the same
     value as BCE on the sigmoid, without its overflow for saturated outputs).
     """
+    import torch
+
     per_bit = torch.nn.functional.binary_cross_entropy_with_logits(
         logits, labels, reduction="none")
     return per_bit.sum(dim=1).mean()

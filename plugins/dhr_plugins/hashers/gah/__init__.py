@@ -37,23 +37,18 @@ Deviations (CPU, offline; all documented in docs/hashers/gah.md):
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import torch
 from pydantic import Field, model_validator
 
 from dhr_plugins.hashers._common.linear import float_features
-from dhr_plugins.hashers._common.torch_utils import (
-    load_module_state,
-    module_state,
-    seeded,
-    sign_codes,
-)
-from dhr_plugins.hashers.gah import train as T
-from dhr_plugins.hashers.gah.graph import cooccurrence_matrix, normalized_adjacency
-from dhr_plugins.hashers.gah.words import word_vectors
 from dhr_sdk import QUIET, DhrError, FitData, Hasher, Params, Progress, hookimpl, pack_bits
+
+if TYPE_CHECKING:  # torch and the networks load when the hasher fits or encodes
+    import torch
+
+    from dhr_plugins.hashers.gah import train as T
 
 
 class GAHParams(Params):
@@ -142,6 +137,13 @@ class GAHHasher(Hasher):
 
     # ---------------------------------------------------------------- fitting
     def fit(self, data: FitData, progress: Progress = QUIET) -> GAHHasher:
+        import torch
+
+        from dhr_plugins.hashers._common.torch_utils import seeded
+        from dhr_plugins.hashers.gah import train as T
+        from dhr_plugins.hashers.gah.graph import cooccurrence_matrix, normalized_adjacency
+        from dhr_plugins.hashers.gah.words import word_vectors
+
         p = self.params
         if data.train_features is None or data.train_labels is None:
             raise DhrError("gah needs a labeled training set (train features and labels) "
@@ -198,9 +200,13 @@ class GAHHasher(Hasher):
 
     @staticmethod
     def _tensor(x: np.ndarray, mean: np.ndarray, scale: float) -> torch.Tensor:
+        import torch
+
         return torch.as_tensor((x - mean) / scale, dtype=torch.float32)
 
     def _network(self, in_dim: int, words: np.ndarray, adjacency: np.ndarray) -> T.GAHNetwork:
+        from dhr_plugins.hashers.gah import train as T
+
         p = self.params
         return T.GAHNetwork(
             in_dim=in_dim, words=words, adjacency=adjacency,
@@ -209,6 +215,8 @@ class GAHHasher(Hasher):
             pixel_shape=p.image_shape if p.recon_target == "pixels" else ())
 
     def _train_config(self) -> T.TrainConfig:
+        from dhr_plugins.hashers.gah import train as T
+
         p = self.params
         return T.TrainConfig(
             gamma=p.gamma, delta_unit=p.delta_unit, lam=p.lam, kappa=p.kappa,
@@ -228,6 +236,8 @@ class GAHHasher(Hasher):
     # --------------------------------------------------------------- encoding
     def continuous_codes(self, features: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Z̃, the fch output (n, K) before sgn; codes are Z̃ > 0."""
+        import torch
+
         self.check_fitted()
         x = float_features(features, self.name, self.mean_.shape[0])
         out = []
@@ -238,17 +248,27 @@ class GAHHasher(Hasher):
         return torch.cat(out).numpy() if out else np.zeros((0, self.n_bits), np.float32)
 
     def encode(self, features: np.ndarray) -> np.ndarray:
+        import torch
+
+        from dhr_plugins.hashers._common.torch_utils import sign_codes
+
         z = self.continuous_codes(features)
         return pack_bits(sign_codes(torch.from_numpy(z)))  # sgn: bit 1 where Z̃ > 0
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, np.ndarray]:
+        from dhr_plugins.hashers._common.torch_utils import module_state
+
         self.check_fitted()
         return {**module_state(self.network_, "network"),
                 "embeddings": self.embeddings_.numpy().copy(),
                 "input/mean": self.mean_.copy(), "input/scale": np.array(self.scale_)}
 
     def set_state(self, state: dict[str, np.ndarray]) -> GAHHasher:
+        import torch
+
+        from dhr_plugins.hashers._common.torch_utils import load_module_state
+
         try:
             mean = np.asarray(state["input/mean"], dtype=np.float64)
             emb = torch.as_tensor(np.asarray(state["embeddings"], dtype=np.float32))

@@ -21,28 +21,17 @@ Deviations and choices where the paper is silent are listed in ``docs/hashers/la
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import torch
 from pydantic import Field, field_validator
 
-from dhr_plugins.hashers._common.torch_utils import (
-    load_module_state,
-    module_state,
-    seeded,
-    sign_codes,
-)
-from dhr_plugins.hashers.lagnh.anchor import AnchorGraph
-from dhr_plugins.hashers.lagnh.net import Discriminator, LagnhNet, median_bandwidth
 from dhr_plugins.hashers.lagnh.tags import (
     check_tags,
     fit_pseudo_centres,
     pseudo_tags,
     resolve_source,
 )
-from dhr_plugins.hashers.lagnh.train import TrainConfig, train
-from dhr_plugins.hashers.lagnh.words import visual_word_tags
 from dhr_sdk import (
     QUIET,
     DhrError,
@@ -54,6 +43,9 @@ from dhr_sdk import (
     hookimpl,
     pack_bits,
 )
+
+if TYPE_CHECKING:  # torch and the networks load when the hasher fits or encodes
+    from dhr_plugins.hashers.lagnh.anchor import AnchorGraph
 
 
 class LagnhParams(Params):
@@ -137,6 +129,13 @@ class LAGNH(Hasher):
     # ---------------------------------------------------------------- fit
     def fit(self, data: FitData, progress: Progress = QUIET) -> LAGNH:
         """Learn from ``data.features`` and the auxiliary semantics (never ``data.labels``)."""
+        import torch
+
+        from dhr_plugins.hashers._common.torch_utils import seeded
+        from dhr_plugins.hashers.lagnh.net import Discriminator, LagnhNet
+        from dhr_plugins.hashers.lagnh.train import TrainConfig, train
+        from dhr_plugins.hashers.lagnh.words import visual_word_tags
+
         p = self.params
         x = np.ascontiguousarray(data.features, dtype=np.float32)
         if not np.isfinite(x).all():
@@ -185,6 +184,11 @@ class LAGNH(Hasher):
 
     def _anchor_sigma(self) -> float:
         """Eq. (3)'s bandwidth for encoding: the fixed param, else the anchors' median."""
+        import torch
+
+        from dhr_plugins.hashers.lagnh.anchor import AnchorGraph
+        from dhr_plugins.hashers.lagnh.net import median_bandwidth
+
         if self.params.sigma is not None:
             return float(self.params.sigma)
         with torch.no_grad():
@@ -193,6 +197,8 @@ class LAGNH(Hasher):
             return median_bandwidth(graph.x_att)
 
     def _anchor_graph(self) -> AnchorGraph:
+        from dhr_plugins.hashers.lagnh.anchor import AnchorGraph
+
         if getattr(self, "_graph", None) is None:
             p = self.params
             self._graph = AnchorGraph(self.net_, self.anchors_x_, self.anchors_y_, p.mu,
@@ -215,10 +221,16 @@ class LAGNH(Hasher):
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         """Eq. (13): ``b = sgn(z)``, packed (bit 1 where ``z > 0``)."""
+        import torch
+
+        from dhr_plugins.hashers._common.torch_utils import sign_codes
+
         return pack_bits(sign_codes(torch.from_numpy(self.continuous_codes(features))))
 
     # ---------------------------------------------------------------- state
     def get_state(self) -> dict[str, np.ndarray]:
+        from dhr_plugins.hashers._common.torch_utils import module_state
+
         self.check_fitted()
         state = module_state(self.net_, "net")
         state.update({
@@ -232,6 +244,9 @@ class LAGNH(Hasher):
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> LAGNH:
+        from dhr_plugins.hashers._common.torch_utils import load_module_state
+        from dhr_plugins.hashers.lagnh.net import LagnhNet
+
         p = self.params
         try:
             ax = np.asarray(state["anchors/x"], dtype=np.float32)

@@ -20,13 +20,14 @@ Evaluation labels are never a source: they are a separate input that LAGNH does 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from dhr_sdk import DhrError
 
 
 def fit_pseudo_centres(features: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
     """K-means centres (float32) of ``features``; fewer when there are fewer distinct rows."""
+    from sklearn.cluster import KMeans
+
     n_distinct = len(np.unique(features, axis=0))
     k = max(1, min(n_clusters, n_distinct))
     km = KMeans(n_clusters=k, n_init=3, random_state=seed % (2**31))

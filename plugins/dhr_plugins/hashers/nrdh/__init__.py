@@ -26,25 +26,17 @@ Deviations (CPU, frozen backbone; see docs/hashers/nrdh.md):
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 from pydantic import Field, field_validator, model_validator
 
 from dhr_plugins.hashers._common.checks import check_code_length, check_sum_to_one
-from dhr_plugins.hashers._common.torch_utils import (
-    batches,
-    feature_matrix,
-    predict,
-    seeded,
-    standardizer,
-    train_epochs,
-)
 from dhr_plugins.hashers._common.two_stage import FineTuneParams, TwoStageHasher
-from dhr_plugins.hashers.nrdh.gcn import GCNAutoEncoder, correlation_matrix, stage1_loss
-from dhr_plugins.hashers.nrdh.stage2 import code_bits, stage2_loss
 from dhr_sdk import QUIET, DhrError, FitData, Progress, hookimpl, pack_bits
+
+if TYPE_CHECKING:  # torch and the networks load when the hasher fits or encodes
+    import torch
 
 
 class NRDHParams(FineTuneParams):
@@ -110,6 +102,11 @@ class NRDHHasher(TwoStageHasher):
 
     def fit(self, data: FitData, progress: Progress = QUIET) -> NRDHHasher:
         """Stage 1 (GCN-AE node representations) then stage 2 (fc head)."""
+        import torch
+
+        from dhr_plugins.hashers._common.torch_utils import feature_matrix, seeded, standardizer
+        from dhr_plugins.hashers.nrdh.stage2 import stage2_loss
+
         p = self.params
         x = feature_matrix(data.features, self.name)
         n, d = x.shape
@@ -135,6 +132,11 @@ class NRDHHasher(TwoStageHasher):
     def _stage1(self, raw: torch.Tensor, xs: torch.Tensor, gen: torch.Generator,
                 progress: Progress) -> tuple[torch.Tensor, list[float]]:
         """Train the GCN-AE on batch graphs; return g(x) for every node and the losses."""
+        import torch
+
+        from dhr_plugins.hashers._common.torch_utils import batches, train_epochs
+        from dhr_plugins.hashers.nrdh.gcn import GCNAutoEncoder, correlation_matrix, stage1_loss
+
         p = self.params
         n, d = xs.shape
         model = GCNAutoEncoder(d, p.gcn_hidden, p.n_bits)
@@ -163,6 +165,9 @@ class NRDHHasher(TwoStageHasher):
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         """Eq. (19) on the head's output: packed codes, no graph needed."""
+        from dhr_plugins.hashers._common.torch_utils import feature_matrix, predict
+        from dhr_plugins.hashers.nrdh.stage2 import code_bits
+
         self.check_fitted()
         x = feature_matrix(features, self.name, self.in_dim_)
         fc = predict(self.head_, (x - self.mean_) / self.scale_)
