@@ -95,11 +95,11 @@ def worker_rank(codes: np.ndarray, radius: int, shr_max_iter: int) -> dict[str, 
                            "image_edges": images.n_edges,
                            "expand_s": time.perf_counter() - start}
     jobs = [("cpr closed (limit, α=1)", CPRRanker(solver="closed"), graph),
-            ("cpr power (paper, α=1)", CPRRanker(), graph),
+            ("cpr power (paper, α=1)", CPRRanker(solver="power"), graph),
             (f"shr power (paper, α=1, max_iter={shr_max_iter})",
-             SHRRanker(max_iter=shr_max_iter), images),
-            ("cpr power (α=0.85)", CPRRanker(damping=0.85), graph),
-            ("shr power (α=0.85)", SHRRanker(damping=0.85), images)]
+             SHRRanker(solver="power", max_iter=shr_max_iter), images),
+            ("cpr power (α=0.85)", CPRRanker(solver="power", damping=0.85), graph),
+            ("shr power (α=0.85)", SHRRanker(solver="power", damping=0.85), images)]
     runs = {}
     for label, ranker, g in jobs:
         start = time.perf_counter()

@@ -16,6 +16,12 @@ from dhr_sdk.core.registry import get_registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: ``--workers`` of features, fit, encode and build: one default, 2, for all four.
+WORKERS_HELP = ("DataLoader worker processes decoding images while the network runs: 2 "
+                "overlaps decoding with the forward pass on two cores (the default of every "
+                "command that extracts features); 0 decodes in the main process, as does a "
+                "collection that fits in one batch.")
+
 
 def params_option(f: F) -> F:
     return click.option(

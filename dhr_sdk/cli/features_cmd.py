@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from dhr_sdk.cli.common import (
+    WORKERS_HELP,
     config_option,
     create_plugin,
     emit_json,
@@ -38,7 +39,7 @@ MAX_ROWS = 20
 @click.option("--batch-size", type=int, default=64, show_default=True,
               help="Images per forward pass.")
 @click.option("--workers", type=int, default=2, show_default=True,
-              help="DataLoader worker processes decoding images (0: in the main process).")
+              help=WORKERS_HELP)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--recompute", is_flag=True, help="Ignore cached features.")
 @json_option

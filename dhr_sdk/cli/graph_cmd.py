@@ -27,7 +27,7 @@ from dhr_sdk.offline.relevance import build_graph
 @quiet_option
 def graph(store: Path, builder: str, params: tuple[str, ...], config: Path | None,
           as_json: bool, quiet: bool) -> None:
-    """Build the graph of STORE's codes (e.g. -p radius=2 -p merged=false) and store it.
+    """Build the graph of STORE's codes and store it (params such as -p radius=2, -p merged=false).
 
     Replaces any previous graph, rank and importance list of STORE. Warns when more than
     half of the codes have no neighbour (use a larger radius, or fewer bits).

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from dhr_sdk.cli.common import plugin_params
+from dhr_sdk.cli.common import WORKERS_HELP, plugin_params
 from dhr_sdk.core.errors import ParamsError
 from dhr_sdk.core.params import parse_key_values
 from dhr_sdk.offline.pipeline import FeatureOptions
@@ -25,8 +25,8 @@ def feature_options(f: F) -> F:
     f = click.option("--device", default="cpu", show_default=True,
                      help="Device of the backbone (feature extraction, and end-to-end "
                           "fine-tuning when a hasher asks for it): cpu, cuda, auto.")(f)
-    f = click.option("--workers", type=int, default=0, show_default=True,
-                     help="DataLoader worker processes decoding images.")(f)
+    f = click.option("--workers", type=int, default=2, show_default=True,
+                     help=WORKERS_HELP)(f)
     f = click.option("--batch-size", type=int, default=64, show_default=True,
                      help="Images per backbone forward pass.")(f)
     return f

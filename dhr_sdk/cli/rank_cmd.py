@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,19 @@ from dhr_sdk.cli.common import (
 )
 from dhr_sdk.core.types import ImportanceList, RankResult
 from dhr_sdk.offline.relevance import rank
+from dhr_sdk.store import Store
 
 
-def rank_report(store: Path, result: RankResult, il: ImportanceList, top: int) -> dict[str, Any]:
-    """The JSON contract of ``dhr rank --json`` (docs/ranking.md)."""
-    rows = [{"order": int(il.order[r]), "code": il.codes[r].tobytes().hex(),
-             "score": float(il.scores[r]), "images": int(il.counts[r]),
-             "image_indices": il.images_of(r)[:10].tolist()}
-            for r in range(min(top, il.n_codes))]
+def rank_report(store: Path, result: RankResult, il: ImportanceList, top: int,
+                image_ids: Sequence[str]) -> dict[str, Any]:
+    """The JSON contract of ``dhr rank --json`` (docs/ranking.md): per row the first ten
+    images as ``image_ids`` (file names) and as ``image_indices`` (rows of the store)."""
+    rows = []
+    for r in range(min(top, il.n_codes)):
+        first = il.images_of(r)[:10].tolist()
+        rows.append({"order": int(il.order[r]), "code": il.codes[r].tobytes().hex(),
+                     "score": float(il.scores[r]), "images": int(il.counts[r]),
+                     "image_ids": [image_ids[i] for i in first], "image_indices": first})
     return {"store": str(store), "ranker": result.method, "iterations": result.iterations,
             "converged": result.converged, "residual": result.residual,
             "info": result.info, "rows": il.n_codes, "images": il.n_images, "top": rows}
@@ -42,10 +48,11 @@ def rank_report(store: Path, result: RankResult, il: ImportanceList, top: int) -
 @quiet_option
 def rank_command(store: Path, ranker: str, top: int, params: tuple[str, ...],
                  config: Path | None, as_json: bool, quiet: bool) -> None:
-    """Rank STORE's graph (e.g. -p solver=closed, -p damping=0.85) into an importance list."""
+    """Rank STORE's graph into an importance list (params such as -p damping=0.85, or
+    -p solver=power for the paper's iteration instead of the exact closed form)."""
     result, il = rank(store, ranker, plugin_params("ranker", params, config),
                       progress(quiet or as_json))
-    report = rank_report(store, result, il, top)
+    report = rank_report(store, result, il, top, Store(store).read_collection().image_ids)
     if as_json:
         emit_json(report)
         return
@@ -54,6 +61,6 @@ def rank_command(store: Path, ranker: str, top: int, params: tuple[str, ...],
                f"{result.iterations} iterations, {state} (residual {result.residual:.3g}); "
                f"importance list of {il.n_codes} codes for {il.n_images} images")
     table = [(r["order"], r["code"], r["score"], r["images"],
-              " ".join(map(str, r["image_indices"][:5])) + (" ..." if r["images"] > 5 else ""))
+              " ".join(r["image_ids"][:5]) + (" ..." if r["images"] > 5 else ""))
              for r in report["top"]]
-    click.echo(render_table(["O", "H (hex)", "S", "N", "D (image indices)"], table))
+    click.echo(render_table(["O", "H (hex)", "S", "N", "D (image ids)"], table))

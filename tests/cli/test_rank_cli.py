@@ -54,9 +54,15 @@ def test_graph_rank_info_round_trip(store: Path) -> None:
     assert r["top"][0]["score"] >= r["top"][-1]["score"]
     il = Store(store).read_importance()
     assert il.codes[0].tobytes().hex() == r["top"][0]["code"]
+    for row in r["top"]:  # file names (the --names of import-codes) and their indices
+        assert row["image_ids"] == [f"img{i}.jpg" for i in row["image_indices"]]
+    code, text = _invoke("rank", str(store), "--top", "2")
+    first = r["top"][0]["image_ids"][0]
+    assert code == 0 and "D (image ids)" in text and f"  {first}" in text
     code, text = _invoke("info", str(store))
     assert code == 0 and "components=" in text and "converged=True" in text
-    code, text = _invoke("rank", str(store), "--ranker", "shr", "--top", "3")
+    code, text = _invoke("rank", str(store), "--ranker", "shr", "--top", "3", "-p",
+                         "solver=power")
     assert code == 0 and "shr (power)" in text and "H (hex)" in text
 
 
@@ -69,12 +75,12 @@ def test_non_convergence_is_one_warning_line_and_recorded(tmp_path: Path) -> Non
     assert _invoke("import-codes", str(tmp_path / "star.npy"), str(out), "-q")[0] == 0
     assert _invoke("graph", str(out), "-p", "radius=1", "-q")[0] == 0
     with pytest.warns(UserWarning, match="did not converge in 20 iterations"):
-        code, text = _invoke("rank", str(out), "-p", "max_iter=20", "-q")
+        code, text = _invoke("rank", str(out), "-p", "solver=power", "-p", "max_iter=20", "-q")
     assert code == 0 and "NOT converged" in text
     # outside pytest's warning capture the CLI prints the warning as one line on stderr
     proc = subprocess.run([sys.executable, "-m", "dhr_sdk", "rank", str(out), "-q", "-p",
-                           "max_iter=20"], capture_output=True, text=True, check=True,
-                          env={**os.environ, "DHR_PLUGINS": "cpr"})
+                           "solver=power", "-p", "max_iter=20"], capture_output=True,
+                          text=True, check=True, env={**os.environ, "DHR_PLUGINS": "cpr"})
     lines = [ln for ln in proc.stderr.splitlines() if "did not converge" in ln]
     assert len(lines) == 1 and lines[0].startswith("warning: cpr: power iteration")
     rank = Store(out).read_rank()

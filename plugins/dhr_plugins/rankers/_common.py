@@ -19,15 +19,16 @@ class ConvergenceWarning(UserWarning):
 
 
 class RankParams(Params):
-    solver: Literal["power", "closed"] = Field("power", description=(
-        "'power': the paper's iteration R <- D R from R0 = 1 (Eq. 14/16); 'closed': the "
-        "exact limit in O(E) (R_i = |C| w_i / sum_C w per connected component), or one "
-        "sparse solve when damping < 1."))
+    solver: Literal["closed", "power"] = Field("closed", description=(
+        "'closed' (default): the exact limit in O(E) (R_i = |C| w_i / sum_C w per connected "
+        "component), or one sparse solve when damping < 1; always converges, also on "
+        "bipartite components. 'power': the paper's iteration R <- D R from R0 = 1 "
+        "(Eq. 14/16), stopped by eps and max_iter."))
     eps: float = Field(1e-4, gt=0, description=(
-        "Termination of the power iteration: stop when every |R^{k+1} - R^k| <= eps "
+        "solver=power: stop when every |R^{k+1} - R^k| <= eps "
         "(absolute, per image score; the paper's 0.0001)."))
     max_iter: int = Field(1000, ge=1, description=(
-        "Bound on power iterations; reaching it is reported as non-convergence "
+        "solver=power: bound on the iterations; reaching it is reported as non-convergence "
         "(e.g. a bipartite component oscillates under the undamped iteration)."))
     damping: float = Field(1.0, gt=0, le=1, description=(
         "1.0 = the paper's undamped iteration. < 1 = standard PageRank teleport "
@@ -69,5 +70,5 @@ def rank_nodes(name: str, adjacency: sp.csr_matrix, counts: np.ndarray, n_bits: 
             f"{name}: power iteration did not converge in {iterations} iterations "
             f"(max |R^(k+1) - R^k| = {residual:.3g} > eps = {p.eps}); "
             f"{info.get('bipartite_components')} bipartite component(s) can oscillate; "
-            "use -p solver=closed or -p damping=0.85", ConvergenceWarning, stacklevel=3)
+            "use the default -p solver=closed or -p damping=0.85", ConvergenceWarning, stacklevel=3)
     return result

@@ -6,6 +6,10 @@ starting from ``X^0_t = num_t``, and returns ``R_t = X_t / num_t`` (Eq. 17 witho
 paper's ``n / m`` factor, which is exact only on connected graphs; see ``_solvers``).
 ``node_scores[t]`` is the score of each image of node ``t`` and equals SHR's per-image score
 on the expanded graph, on any graph. On a per-image graph (all ``num_t = 1``) CPR is SHR.
+
+The default ``solver="closed"`` returns the iteration's exact limit in O(E), which also
+exists where the undamped iteration oscillates (bipartite components, common on real
+stores); ``-p solver=power`` runs the paper's iteration.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ sum running over all neighbours of ``j`` including its identical codes (weight `
 merged graph is first expanded to the per-image graph (``n`` nodes, identical images
 joined with weight ``l``) and the scores are iterated there, at the paper's original cost;
 ``node_scores[t]`` is then the mean over node ``t``'s images (equal in exact arithmetic).
+
+The default ``solver="closed"`` returns that iteration's exact limit (per connected
+component, see ``_solvers.closed_form``), which also exists where the undamped iteration
+oscillates (bipartite components); ``-p solver=power`` runs the paper's iteration.
 """
 
 from __future__ import annotations

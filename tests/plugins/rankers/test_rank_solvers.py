@@ -17,7 +17,7 @@ from dhr_sdk.codes.packing import pack_bits
 from dhr_sdk.core.types import HashGraph
 from dhr_sdk.testing import brute_force_graph, clustered_codes
 
-TIGHT = {"eps": 1e-13, "max_iter": 200_000}
+TIGHT = {"solver": "power", "eps": 1e-13, "max_iter": 200_000}
 
 
 def _subgraph(graph: HashGraph, keep: np.ndarray) -> HashGraph:
@@ -60,7 +60,7 @@ def _mixed_codes(seed: int) -> np.ndarray:
 @pytest.mark.parametrize("solver", ["power", "closed"])
 def test_shr_equals_networkx_undamped(seed: int, solver: str) -> None:
     graph = _connected_image_graph(seed)
-    res = SHRRanker(solver=solver, **TIGHT).rank(graph)
+    res = SHRRanker(**{**TIGHT, "solver": solver}).rank(graph)
     assert res.converged and res.info.get("bipartite_components", 0) == 0
     np.testing.assert_allclose(res.node_scores, _networkx(graph, 1.0), rtol=1e-8)
     assert res.node_scores.sum() == pytest.approx(graph.n_nodes)
@@ -71,7 +71,7 @@ def test_damped_variant_equals_networkx(solver: str) -> None:
     codes = _mixed_codes(3)  # isolated (dangling) images and bipartite components included
     graph = brute_force_graph(codes, 24, 2, merged=False)
     for ranker in (SHRRanker, CPRRanker):
-        res = ranker(solver=solver, damping=0.85, **TIGHT).rank(graph)
+        res = ranker(**{**TIGHT, "solver": solver, "damping": 0.85}).rank(graph)
         assert res.converged
         np.testing.assert_allclose(res.node_scores, _networkx(graph, 0.85), rtol=1e-8)
 
@@ -109,7 +109,7 @@ def test_isolated_and_identical_codes_follow_the_closed_form() -> None:
         np.testing.assert_allclose(by_image, [0, 1, 1, 1, 1, 1, 0])
     same = np.repeat(lone[:1], 9, axis=0)
     for graph in (brute_force_graph(same, 64, 2, True), brute_force_graph(same, 64, 2, False)):
-        for ranker in (CPRRanker(), SHRRanker(), CPRRanker(solver="closed")):
+        for ranker in (CPRRanker(solver="power"), SHRRanker(solver="power"), CPRRanker()):
             np.testing.assert_allclose(ranker.rank(graph).node_scores, 1.0)
 
 
@@ -122,7 +122,7 @@ def test_power_iteration_equals_closed_form_when_it_converges() -> None:
     np.testing.assert_allclose(power.node_scores, closed.node_scores, rtol=1e-9, atol=1e-10)
     # the paper's step test (eps = 1e-4) stops much earlier; on slowly mixing components
     # the step is small while the distance to the limit is not (see docs/ranking.md)
-    default = CPRRanker().rank(graph)
+    default = CPRRanker(solver="power").rank(graph)
     assert default.converged and default.iterations < power.iterations
     assert np.abs(default.node_scores - closed.node_scores).max() > 10 * default.residual
 
@@ -137,12 +137,13 @@ def _star() -> HashGraph:
 def test_star_graph_is_reported_as_not_converging() -> None:
     graph = _star()
     with pytest.warns(ConvergenceWarning, match="did not converge in 50 iterations"):
-        res = CPRRanker(max_iter=50).rank(graph)
+        res = CPRRanker(solver="power", max_iter=50).rank(graph)
     assert not res.converged and res.iterations == 50 and res.residual > 1.0
     assert res.info["bipartite_components"] == 1
-    closed = CPRRanker(solver="closed").rank(graph)
+    closed = CPRRanker().rank(graph)  # the default: exact, where power oscillates
+    assert closed.info["solver"] == "closed" and closed.converged
     np.testing.assert_allclose(closed.node_scores, [2.0, 2 / 3, 2 / 3, 2 / 3])
-    damped = CPRRanker(damping=0.85).rank(graph)
+    damped = CPRRanker(solver="power", damping=0.85).rank(graph)
     assert damped.converged and damped.node_scores[0] > damped.node_scores[1]
 
 
