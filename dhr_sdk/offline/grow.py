@@ -230,7 +230,7 @@ def _new_files(root: Path, sources: Sequence[str | Path]) -> tuple[list[str], di
             rel[Path(path).resolve().relative_to(root).as_posix()] = why
         except ValueError:
             continue
-    return list(ids), rel
+    return sorted(ids), rel
 
 
 def add_images(store_path: str | Path, sources: Sequence[str | Path], *,

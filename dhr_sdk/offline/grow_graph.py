@@ -72,22 +72,24 @@ def grow_graph(graph: HashGraph, codes: np.ndarray) -> GraphGrowth:
     graph built from all codes."""
     n_bits, radius, m = graph.n_bits, graph.radius, graph.n_nodes
     distinct, inverse, counts = group_identical(codes)
-    cand = near_candidates(graph.node_codes, distinct, n_bits, radius)
-    lims, new_id, dists = HammingIndex(distinct, n_bits).radius_search(graph.node_codes[cand],
-                                                                        radius)
-    old_id = cand[np.repeat(np.arange(cand.size), np.diff(lims))]
-    same = dists == 0
     node_of = np.full(distinct.shape[0], -1, dtype=np.int64)
-    node_of[new_id[same]] = old_id[same]
+    same = near_candidates(graph.node_codes, distinct, n_bits, 0)  # identical codes first
+    lims, match, _ = HammingIndex(distinct, n_bits).radius_search(graph.node_codes[same], 0)
+    node_of[match] = same[np.repeat(np.arange(same.size), np.diff(lims))]
     fresh = np.flatnonzero(node_of < 0)
     node_of[fresh] = m + np.arange(fresh.size)
     # edges: new codes to old nodes, and new codes among themselves
-    to_old = (node_of[new_id] >= m) & (n_bits - dists > 0)
+    cand = near_candidates(graph.node_codes, distinct[fresh], n_bits, radius)
+    lims, new_id, dists = HammingIndex(distinct[fresh], n_bits).radius_search(
+        graph.node_codes[cand], radius)
+    to_old = n_bits - dists > 0
+    old_id = cand[np.repeat(np.arange(cand.size), np.diff(lims))][to_old]
+    new_id, dists = fresh[new_id[to_old]], dists[to_old]
     pi, pj, pd = HammingIndex(distinct[fresh], n_bits).self_pairs(radius)
     keep = n_bits - pd > 0
-    i = np.concatenate([node_of[new_id[to_old]], m + pi[keep]])
-    j = np.concatenate([old_id[to_old], m + pj[keep]])
-    weight = (n_bits - np.concatenate([dists[to_old], pd[keep]])).astype(np.float64)
+    i = np.concatenate([node_of[new_id], m + pi[keep]])
+    j = np.concatenate([old_id, m + pj[keep]])
+    weight = (n_bits - np.concatenate([dists, pd[keep]])).astype(np.float64)
     adjacency = _insert_edges(graph.adjacency, m + fresh.size, i, j, weight)
     node_counts = np.concatenate([graph.node_counts, np.zeros(fresh.size, np.int64)])
     np.add.at(node_counts, node_of, counts)
