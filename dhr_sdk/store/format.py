@@ -113,7 +113,7 @@ def write_array(group: h5py.Group, name: str, data: Any, dtype: Any = None) -> h
     """
     arr = np.asarray(data)
     if arr.dtype == object:
-        nbytes = sum(len(str(v).encode("utf-8")) + 16 for v in arr.ravel())
+        nbytes = len("".join(map(str, arr.ravel().tolist())).encode("utf-8")) + 16 * arr.size
     else:
         nbytes = arr.nbytes
     ensure_space(group.file.filename, nbytes, f"{group.name.rstrip('/')}/{name}")
