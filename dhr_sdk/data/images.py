@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dhr_sdk.core.errors import DhrError
+
+if TYPE_CHECKING:  # PIL loads with the first decoded image (start-up, docs/cli.md)
+    from PIL import Image
 
 #: File name endings treated as images when listing a folder (case-insensitive).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -60,6 +63,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     taken as 16-bit) is scaled by 255/65535 and rounded, where Pillow's own conversion clips
     every value above 255 to white. 48-bit RGB and 16-bit gray/RGB with alpha already open
     as 8-bit RGB/RGBA (Pillow keeps the high byte)."""
+    from PIL import Image
+
     if img.mode == "I" or img.mode.startswith("I;16"):
         wide = np.clip(np.asarray(img), 0, 65535).astype(np.uint32)
         img = Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), mode="L")
@@ -75,6 +80,8 @@ def load_rgb(path: str | os.PathLike[str], max_pixels: int | None = None) -> Ima
     (``Image.load``), so truncated files fail here and not later; truncated data is never
     silently padded. The EXIF orientation, when present, is applied.
     """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     limit = pixel_limit(max_pixels)
     name = os.path.basename(os.fspath(path))
     try:
