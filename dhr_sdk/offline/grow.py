@@ -179,7 +179,8 @@ def add_codes(store_path: str | Path, codes: np.ndarray, names: Sequence[str], *
         else:
             dropped.append(key)
     model = store.read_model() if store.has("model") else None
-    with staged(store_path) as work, Store(work).edit() as w:
+    # a fresh file: every element is rewritten, so the old one would only keep dead space
+    with staged(store_path, new=True) as work, Store.create(work, overwrite=True).edit() as w:
         w.write_collection(col)
         for rec, prov in kept:
             w.write_features(rec, prov)
