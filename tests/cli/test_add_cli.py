@@ -103,3 +103,17 @@ def test_add_prints_a_summary(grown: tuple[Path, Path, dict[str, object]]) -> No
                      tmp / "digits" / "third" / "0301.png")
     assert code == 0, out
     assert "added 2 images (0 skipped), 162 in all" in out and "components" in out
+
+
+def test_add_codes_without_feature_rows_drops_the_cache(
+        grown: tuple[Path, Path, dict[str, object]]) -> None:
+    from dhr_sdk.offline.grow import add_codes
+
+    tmp, store, _ = grown
+    copy = tmp / "codes-only.h5"
+    shutil.copy(store, copy)
+    key = Store(copy).feature_keys()
+    new = Store(copy).read_codes().codes[:3] ^ np.uint8(0xFF)
+    report = add_codes(copy, new, ["x/a.png", "x/b.png", "x/c.png"])
+    assert report.dropped_features == key and Store(copy).feature_keys() == []
+    assert set(Store(copy).verify().values()) == {"verified"}
