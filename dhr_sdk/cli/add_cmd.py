@@ -19,12 +19,14 @@ from dhr_sdk.offline.grow import add_images
 @quiet_option
 def add_command(store: Path, images: tuple[Path, ...], batch_size: int, workers: int,
                 device: str, as_json: bool, quiet: bool) -> None:
-    """Add IMAGES (files or folders, inside STORE's collection folder) to STORE.
+    """Grow STORE with IMAGES (files or folders) without rebuilding it.
 
-    Encodes only the new images with STORE's model, appends their codes, updates the
-    merged graph at the new codes and re-ranks (only the touched components with
-    -p solver=closed of cpr), in one replacement of STORE. Equals a rebuild of all images.
-    Unreadable images are skipped with their reason; images already in STORE are refused.
+    IMAGES must lie inside STORE's collection folder. Only they are decoded and encoded,
+    with STORE's model; their codes are appended, the merged graph is updated at the new
+    codes, and the rank is redone: only on the touched components when STORE was ranked
+    by cpr with solver=closed (the default), on the whole graph otherwise. STORE is
+    replaced once, and the result equals a rebuild of all images. Unreadable images are
+    skipped with their reason; images already in STORE are refused.
     """
     report = add_images(store, list(images), batch_size=batch_size, workers=workers,
                         device=device, progress=progress(quiet or as_json))
