@@ -19,7 +19,7 @@ from dhr_sdk.offline.grow import add_images
 @quiet_option
 def add_command(store: Path, images: tuple[Path, ...], batch_size: int, workers: int,
                 device: str, as_json: bool, quiet: bool) -> None:
-    """Grow STORE with IMAGES (files or folders) without rebuilding it.
+    """Add IMAGES (files, folders) to STORE, no rebuild.
 
     IMAGES must lie inside STORE's collection folder. Only they are decoded and encoded,
     with STORE's model; their codes are appended, the merged graph is updated at the new
