@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from dhr_sdk import Assessor, DhrError, HammingIndex, ImportanceList, check_packed
+from dhr_sdk import Assessor, DhrError, HammingIndex, ImportanceList, MatchPairs, check_packed
 
 
 def normalise_weights(weights: np.ndarray | None, n: int) -> np.ndarray:
@@ -58,3 +58,15 @@ class IndexedAssessor(Assessor):
         while len(cache) > self.MAX_CACHED_INDEXES:
             cache.popitem(last=False)
         return index
+
+
+def per_image_matches(il: ImportanceList, pairs: MatchPairs, n: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per requirement image: the mean score of its matched images (Eq. 1's mean over
+    images), its matched codes and its matched images."""
+    cnt = il.counts[pairs.row].astype(np.float64)
+    mass = np.bincount(pairs.query, weights=cnt * il.scores[pairs.row], minlength=n)
+    imgs = np.bincount(pairs.query, weights=cnt, minlength=n)
+    means = np.divide(mass, imgs, out=np.zeros(n), where=imgs > 0)
+    m_codes = np.bincount(pairs.query, minlength=n).astype(np.int64)
+    return means, m_codes, np.rint(imgs).astype(np.int64)

@@ -42,7 +42,12 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from dhr_plugins.assessors._common import IndexedAssessor, checked_codes, normalise_weights
+from dhr_plugins.assessors._common import (
+    IndexedAssessor,
+    checked_codes,
+    normalise_weights,
+    per_image_matches,
+)
 from dhr_sdk import (
     Assessment,
     DhrError,
@@ -95,7 +100,7 @@ class ImportanceListAssessor(IndexedAssessor):
         if total == 0:
             raise DhrError("the importance list is empty")
         pairs, radius_used = self._match(importance, codes)
-        means, m_codes, m_images = self._per_image(importance, pairs, n)
+        means, m_codes, m_images = per_image_matches(importance, pairs, n)
         matched = m_images > 0
         warnings: list[str] = []
         if p.no_match == "drop" and matched.any():
@@ -144,18 +149,6 @@ class ImportanceListAssessor(IndexedAssessor):
                 break
             radius += 1
         return concat_pairs(parts), radius_used
-
-    @staticmethod
-    def _per_image(il: ImportanceList, pairs: MatchPairs, n: int
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per requirement image: mean matched score (Eq. 1's mean over images), matched
-        codes and matched images."""
-        cnt = il.counts[pairs.row].astype(np.float64)
-        mass = np.bincount(pairs.query, weights=cnt * il.scores[pairs.row], minlength=n)
-        imgs = np.bincount(pairs.query, weights=cnt, minlength=n)
-        means = np.divide(mass, imgs, out=np.zeros(n), where=imgs > 0)
-        m_codes = np.bincount(pairs.query, minlength=n).astype(np.int64)
-        return means, m_codes, np.rint(imgs).astype(np.int64)
 
     def _locate(self, il: ImportanceList, scores: np.ndarray, total: int) -> np.ndarray:
         """k = 1 + (number of list entries scoring strictly above each score), capped at N."""

@@ -34,7 +34,12 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from dhr_plugins.assessors._common import IndexedAssessor, checked_codes, normalise_weights
+from dhr_plugins.assessors._common import (
+    IndexedAssessor,
+    checked_codes,
+    normalise_weights,
+    per_image_matches,
+)
 from dhr_sdk import (
     Assessment,
     ImageMatch,
@@ -86,15 +91,10 @@ class WantedCountAssessor(IndexedAssessor):
         low, high = self._interval(count, count - loss, n_images, warnings)
         if not len(pairs):
             warnings.append("no requirement image matched the collection: estimate 0")
-        cnt = importance.counts[pairs.row].astype(np.float64)
-        m_images = np.bincount(pairs.query, weights=cnt, minlength=n)
-        mass = np.bincount(pairs.query, weights=cnt * importance.scores[pairs.row],
-                           minlength=n)
-        means = np.divide(mass, m_images, out=np.zeros(n), where=m_images > 0)
-        m_codes = np.bincount(pairs.query, minlength=n)
+        means, m_codes, m_images = per_image_matches(importance, pairs, n)
         per_image = [
             ImageMatch(index=i, weight=float(w[i]), matched_codes=int(m_codes[i]),
-                       matched_images=int(np.rint(m_images[i])), mean_score=float(means[i]),
+                       matched_images=int(m_images[i]), mean_score=float(means[i]),
                        contribution=float(loss[i]), radius_used=p.radius)
             for i in range(n)]
         share = count / n_images if n_images else 0.0
