@@ -201,9 +201,10 @@ def test_sigkill_at_any_moment_of_build_leaves_a_complete_store(old: Path,
                     "ranker.solver=closed", "-q"], check=True)
     seconds = time.monotonic() - start
     outcomes = set()
-    for fraction in (0.4, 0.7, 0.9):
+    for fraction in (0.0, 0.4, 0.7, 0.9):
         child = _build_child(images, old, "from dhr_sdk.cli.main import main; main()")
-        time.sleep(fraction * seconds)
+        # 0.0: killed 0.3 s after start, while Python still imports: before any write
+        time.sleep(max(0.3, fraction * seconds))
         child.send_signal(signal.SIGKILL)
         child.wait()
         assessable(old)
