@@ -30,7 +30,7 @@ __all__ = ["DEFAULT_ASSESSOR", "PAPER_ASSESSOR", "AssessmentReport", "Collection
            "assess", "assess_targets", "make_assessor", "paper_assessor_for"]
 
 #: The assessor that orders the collections unless told otherwise (measured best:
-#: docs/results/resource-allocation.md) and the paper's, always reported beside it.
+#: docs/results/assessment-calibration.md) and the paper's, always reported beside it.
 DEFAULT_ASSESSOR = "wanted-count"
 PAPER_ASSESSOR = "importance-list"
 #: Requirement images named per warning line before "and N more".
