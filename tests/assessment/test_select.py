@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.offline.relevance import build_graph, import_codes, rank
 from dhr_sdk.store import Store
 from dhr_sdk.testing import clustered_codes
+from tests.clitools import digest, fail, run
 
 
 def make_store(folder: Path, name: str, codes: np.ndarray, radius: int = 2) -> Path:
@@ -43,24 +43,6 @@ def codes_requirement(codes: np.ndarray, sources: list[str],
                       weights: list[float] | None = None) -> Requirement:
     w = np.asarray(weights or [1.0] * len(codes), dtype=np.float64)
     return Requirement([Path(f"q{i}") for i in range(len(codes))], w / w.sum(), sources, codes)
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def run(*args: object) -> str:
-    res = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    return res.output
-
-
-def fail(*args: object) -> str:
-    res = CliRunner().invoke(cli, [str(a) for a in args])
-    assert res.exit_code == 1, res.output
-    lines = [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
-    assert len(lines) == 1, res.output
-    return lines[0]
 
 
 def brute_force(req: Requirement, stores: list[Path], budget: int,

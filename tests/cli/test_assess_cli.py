@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -20,27 +19,7 @@ from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.model.hash_model import HashModel
 from dhr_sdk.store import Store
 from dhr_sdk.testing import synthetic_fit_data
-
-
-def write_images(folder: Path, images: np.ndarray) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, img in enumerate(images):
-        Image.fromarray(img).save(folder / f"{i:04d}.png")
-    return folder
-
-
-def run(*args: str) -> str:
-    res = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    return res.output
-
-
-def fail(*args: str) -> str:
-    res = CliRunner().invoke(cli, [str(a) for a in args])
-    assert res.exit_code == 1, res.output
-    lines = [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
-    assert len(lines) == 1, res.output
-    return lines[0]
+from tests.clitools import digest, fail, run, write_images
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +44,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "-p", "n_bits=16", "-q")
     return {"tmp": tmp, "zeros": tmp / "zeros.h5", "ones": tmp / "ones.h5",
             "own": tmp / "ones-own.h5", "req": tmp / "req", "req1": tmp / "req1"}
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_ranks_the_matching_collection_first(world: dict[str, Path]) -> None:

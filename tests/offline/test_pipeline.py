@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from dhr_sdk.cli.main import cli
 from dhr_sdk.cli.pipeline_options import split_params
@@ -17,13 +16,7 @@ from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.model.hash_model import load_model
 from dhr_sdk.offline.pipeline import build, encode, fit
 from dhr_sdk.store import Store
-
-
-def write_images(folder: Path, images: np.ndarray) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, img in enumerate(images):
-        Image.fromarray(img).save(folder / f"{i:04d}.png")
-    return folder
+from tests.clitools import write_images
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ stores built with the CLI; the same scores as the library and ``dhr assess``."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -32,26 +31,10 @@ from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.serve.app import Limits, create_app
 from dhr_sdk.serve.inputs import codes_requirement
 from dhr_sdk.store import Store
+from tests.clitools import digest, run, write_images
 
 #: Added by the server to each CLI result entry (the rest must be equal).
 SERVER_KEYS = {"name", "explanation"}
-
-
-def write_images(folder: Path, images: np.ndarray) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, img in enumerate(images):
-        Image.fromarray(img).save(folder / f"{i:04d}.png")
-    return folder
-
-
-def run(*args: object) -> str:
-    res = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    return res.output
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
