@@ -17,6 +17,10 @@ from dhr_sdk.evaluation.allocation import CountEstimate, RequirementSpec, evalua
 ROOT = Path(__file__).resolve().parents[2]
 
 
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the script imports its calibration package
+from calibration import rows, sets, tables  # noqa: E402
+
+
 def bench() -> ModuleType:
     """benchmarks/resource_allocation.py as a module (benchmarks/ is not a package)."""
     if "bench_resource_allocation" not in sys.modules:
@@ -30,13 +34,12 @@ def bench() -> ModuleType:
 
 
 def test_image_weights() -> None:
-    b = bench()
     classes = ["cat", "cow", "dog", "horse"]
     labels = np.array([[0, 0, 1, 0], [1, 0, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1], [0, 1, 0, 0]])
     pair = RequirementSpec("dog 0.7 + cat 0.3", {"dog": 0.7, "cat": 0.3})
-    assert b.image_weights(labels, classes, pair) == pytest.approx([1, 3 / 7, 1, 0, 0])
+    assert sets.image_weights(labels, classes, pair) == pytest.approx([1, 3 / 7, 1, 0, 0])
     both = RequirementSpec("horse+cow", {"horse+cow": 1.0})
-    assert b.image_weights(labels, classes, both).tolist() == [0, 0, 0, 1, 0]
+    assert sets.image_weights(labels, classes, both).tolist() == [0, 0, 0, 1, 0]
 
 
 def _requirement(name: str, classes: dict[str, float], wanted: list[int], est: list[float],
@@ -65,8 +68,7 @@ def _row(seed: int, est: list[float], hasher: str = "itq", bits: int = 32) -> di
 
 
 def test_row_metrics_and_diagnostics() -> None:
-    b = bench()
-    m = b.row_metrics(_row(0, [3.0, 6.0, 0.0]))
+    m = rows.row_metrics(_row(0, [3.0, 6.0, 0.0]))
     single = m["single"]
     w = single["wanted-count"]
     assert w["top1_hit_rate"] == 1.0 and w["mean_spearman"] == pytest.approx(1.0)
@@ -82,37 +84,35 @@ def test_row_metrics_and_diagnostics() -> None:
 
 
 def test_results_accumulate_and_page_keeps_its_head(tmp_path: Path) -> None:
-    b = bench()
     results = tmp_path / "r.json"
-    b.merge_row(results, _row(1, [3.0, 6.0, 0.0]))
-    b.merge_row(results, _row(0, [3.0, 6.0, 0.0]))
-    b.merge_row(results, _row(0, [9.0, 1.0, 0.0]))  # same key: replaced
-    rows = b.read_rows(results)
-    assert list(rows) == ["mnist|itq|32|0", "mnist|itq|32|1"]  # sorted by seed
-    assert json.loads(results.read_text())["format"] == b.FORMAT
-    groups = b.aggregate(list(rows.values()))
+    rows.merge_row(results, _row(1, [3.0, 6.0, 0.0]))
+    rows.merge_row(results, _row(0, [3.0, 6.0, 0.0]))
+    rows.merge_row(results, _row(0, [9.0, 1.0, 0.0]))  # same key: replaced
+    stored = rows.read_rows(results)
+    assert list(stored) == ["mnist|itq|32|0", "mnist|itq|32|1"]  # sorted by seed
+    assert json.loads(results.read_text())["format"] == rows.FORMAT
+    groups = rows.aggregate(list(stored.values()))
     (g,) = groups.values()
     assert g["seeds"] == [0, 1]
-    tops = b.values_over_seeds(g, "single", "wanted-count", "top1_hit_rate")
+    tops = rows.values_over_seeds(g, "single", "wanted-count", "top1_hit_rate")
     assert tops == [0.0, 1.0]
-    assert b.cell(tops, "pct") == "50% (0%–100%)" and b.cell([0.91], "rho") == "0.91"
-    assert b.cell([], "pct") == "-"
+    assert tables.cell(tops, "pct") == "50% (0%–100%)" and tables.cell([0.91], "rho") == "0.91"
+    assert tables.cell([], "pct") == "-"
     page = tmp_path / "page.md"
-    page.write_text("# Title\n\nhand-written\n\n" + b.MARKER + "\nold\n")
-    summary = b.render(rows, page)
+    page.write_text("# Title\n\nhand-written\n\n" + tables.MARKER + "\nold\n")
+    summary = tables.render(stored, page)
     text = page.read_text()
-    assert text.startswith("# Title\n\nhand-written\n\n" + b.MARKER) and "old" not in text
+    assert text.startswith("# Title\n\nhand-written\n\n" + tables.MARKER) and "old" not in text
     assert any("**miss**" in line for line in summary)
 
 
 def test_targets_pass_and_miss() -> None:
-    b = bench()
     good = {"seeds": [0], "metrics": [{"single": {"wanted-count": {
         "top1_hit_rate": 1.0, "mean_spearman": 0.95, "count_error": 0.1}}}]}
     bad = {"seeds": [0], "metrics": [{"single": {"wanted-count": {
         "top1_hit_rate": 0.9, "mean_spearman": 0.95, "count_error": 0.2}}}]}
-    assert all(ok for _, ok in b.passes(good).values())
-    got = b.passes(bad)
+    assert all(ok for _, ok in tables.passes(good).values())
+    got = tables.passes(bad)
     assert not got["top1_hit_rate"][1] and got["mean_spearman"][1] \
         and not got["count_error"][1]
 

@@ -1,0 +1,1 @@
+"""Modules of ``benchmarks/resource_allocation.py``, the assessment-calibration benchmark."""
