@@ -34,11 +34,12 @@ from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from dhr_sdk.cli.common import shared_params
 from dhr_sdk.core.params import parse_key_values
 from dhr_sdk.core.progress import Progress
 from dhr_sdk.core.registry import get_registry
 from dhr_sdk.evaluation.data import DEFAULT_BACKBONE, demo_features
-from dhr_sdk.evaluation.protocol import run_evaluation
+from dhr_sdk.evaluation.protocol import hasher_grid, run_evaluation
 from dhr_sdk.evaluation.report import EvalReport, describe_protocol, markdown_table
 from dhr_sdk.evaluation.spec import MetricSpec
 from dhr_sdk.evaluation.split import SplitSpec
@@ -70,24 +71,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--backbone", default=DEFAULT_BACKBONE)
     ap.add_argument("-B", "--backbone-param", action="append", default=[], metavar="KEY=VALUE",
                     help="Backbone parameter, e.g. weights=none (repeatable).")
-    ap.add_argument("-p", "--param", action="append", default=[], metavar="HASHER.KEY=VALUE",
-                    help="Hasher parameter, e.g. itq.n_iter=50 (repeatable).")
+    ap.add_argument("-p", "--param", action="append", default=[], metavar="[HASHER.]KEY=VALUE",
+                    help="Hasher parameter as in dhr eval: itq.n_iter=50 for one hasher, "
+                         "seed=1 for every selected hasher that has it (repeatable).")
     ap.add_argument("--results", type=Path, default=None,
                     help="Raw results JSON to update [default: docs/results/retrieval.json, "
                     "retrieval-dev.json with --part dev].")
     ap.add_argument("--only-markdown", action="store_true",
                     help="Regenerate the markdown from the JSON without running anything.")
     return ap.parse_args(argv)
-
-
-def per_hasher_params(names: list[str], pairs: list[str]) -> list[tuple[str, dict[str, Any]]]:
-    params: dict[str, dict[str, Any]] = {n: {} for n in names}
-    for key, value in parse_key_values(pairs).items():
-        name, dot, sub = key.partition(".")
-        if not dot or name not in params:
-            sys.exit(f"error: parameter {key!r} must be HASHER.KEY for a selected hasher")
-        params[name][sub] = value
-    return list(params.items())
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -289,14 +281,15 @@ def main(argv: list[str]) -> None:
                      f"{args.part} rows go to a separate --results file")
         reg = get_registry()
         names = (args.hashers.split(",") if args.hashers else reg.names("hasher"))
-        hashers = per_hasher_params([n.strip() for n in names if n.strip()], args.param)
+        hashers = list(shared_params("hasher", [n.strip() for n in names if n.strip()],
+                                     args.param, None).items())
         bits = [int(b) for b in args.bits.split(",") if b.strip()]
         split = SplitSpec(args.queries, args.database, args.train, args.seed, part=args.part)
         prog = Progress()
         for dataset in args.dataset.split(","):
             feats = demo_features(dataset.strip(), args.backbone,
                                   parse_key_values(args.backbone_param), progress=prog)
-            report = run_evaluation(feats, hashers, bits, split, MetricSpec(), prog,
+            report = run_evaluation(feats, hasher_grid(hashers, bits), split, MetricSpec(), prog,
                                     catch=(Exception,))
             data = merge_rows(args.results, rows_of(report, command))
             headers, rows = report.table()

@@ -16,17 +16,17 @@ from dhr_sdk.cli.common import (
     progress,
     quiet_option,
     render_table,
+    shared_params,
 )
 from dhr_sdk.core.errors import DhrError
 from dhr_sdk.core.params import load_config, parse_key_values
-from dhr_sdk.core.registry import get_registry
 from dhr_sdk.evaluation.data import (
     DEFAULT_BACKBONE,
     LabeledFeatures,
     collection_features,
     demo_features,
 )
-from dhr_sdk.evaluation.protocol import evaluate_model, run_evaluation
+from dhr_sdk.evaluation.protocol import evaluate_model, hasher_grid, run_evaluation
 from dhr_sdk.evaluation.report import EvalReport
 from dhr_sdk.evaluation.spec import MetricSpec
 from dhr_sdk.evaluation.split import SplitSpec
@@ -46,38 +46,6 @@ def parse_ints(text: str, what: str, allow_all: bool = False) -> tuple[Any, ...]
     if not out:
         raise DhrError(f"{what} is empty")
     return tuple(out)
-
-
-def hasher_params(names: Sequence[str], pairs: Sequence[str],
-                  config: Path | None) -> list[tuple[str, dict[str, Any]]]:
-    """Per-hasher params: ``key=value`` goes to every selected hasher that declares ``key``;
-    ``name.key=value`` (or a ``[hasher.name]`` config table) to hasher ``name`` only."""
-    common: dict[str, Any] = {}
-    own: dict[str, dict[str, Any]] = {n: {} for n in names}
-    if config is not None:
-        section = load_config(config).get("hasher", {})
-        for key, value in section.items():
-            if isinstance(value, dict):
-                if key not in own:
-                    raise DhrError(f"config table [hasher.{key}] names no selected hasher")
-                own[key].update(value)
-            else:
-                common[key] = value
-    for key, value in parse_key_values(pairs).items():
-        name, dot, sub = key.partition(".")
-        if dot:
-            if name not in own:
-                raise DhrError(f"parameter {key!r} names hasher {name!r}, which is not selected")
-            own[name][sub] = value
-        else:
-            common[key] = value
-    reg = get_registry()
-    fields = {n: set(reg.get("hasher", n).cls.Params.model_fields) for n in names}
-    for key in common:
-        if not any(key in f for f in fields.values()):
-            raise DhrError(f"parameter {key!r} is not a parameter of any selected hasher")
-    return [(n, {**{k: v for k, v in common.items() if k in fields[n]}, **own[n]})
-            for n in names]
 
 
 def load_data(dataset: str | None, collection: Path | None, labels: Path | None,
@@ -216,7 +184,7 @@ def eval_command(ctx: click.Context, collection: Path | None, model: Path | None
         n_queries = _count(queries, "--queries", DEFAULT_QUERIES)
         n_database = _count(database, "--database", None)
         names = list(dict.fromkeys(hashers))
-        per_hasher = hasher_params(names, params, config)
+        per_hasher = shared_params("hasher", names, params, config)
         bb_params = dict(load_config(config).get("backbone", {})) if config else {}
         bb_params.update(parse_key_values(backbone_pairs))
         code_bits = parse_ints(bits, "--bits")
@@ -224,7 +192,8 @@ def eval_command(ctx: click.Context, collection: Path | None, model: Path | None
                           train_from, part)  # type: ignore[arg-type]
         data = load_data(dataset, collection, labels, tags, store, output, backbone, bb_params,
                          batch_size, device, prog)
-        report = run_evaluation(data, per_hasher, code_bits, split, spec, prog)
+        report = run_evaluation(data, hasher_grid(list(per_hasher.items()), code_bits),
+                                split, spec, prog)
         report.command = command_line(ctx, skip=MODEL_ONLY,
                                       values={"queries": n_queries, "database": n_database})
     files = report.write(output, formats)

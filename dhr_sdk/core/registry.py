@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pluggy
 
@@ -40,6 +40,9 @@ from dhr_sdk.core import hookspecs
 from dhr_sdk.core.errors import PluginError
 from dhr_sdk.core.interfaces import BASES, KINDS, Plugin
 from dhr_sdk.core.params import build_params
+
+if TYPE_CHECKING:
+    from dhr_sdk.core.interfaces import Assessor, Backbone, GraphBuilder, Hasher, Ranker
 
 ENTRY_POINT_GROUP = "dhr"
 ALLOW_ENV = "DHR_PLUGINS"
@@ -77,7 +80,7 @@ class Registration:
     def builtin(self) -> bool:
         return is_builtin(self.distribution)
 
-    def create(self, params: Mapping[str, Any] | None = None) -> Any:
+    def create(self, params: Mapping[str, Any] | None = None) -> Plugin:
         """Instantiate with validated params (one-line :class:`ParamsError` on bad input)."""
         p = build_params(self.cls.Params, params or {}, f"{self.kind} {self.name!r}")
         return self.cls(p)
@@ -171,8 +174,29 @@ class Registry:
             label = kind.replace("_", " ")
             raise PluginError(f"unknown {label} {name!r}; available: {choices}") from None
 
-    def create(self, kind: str, name: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self.get(kind, name).create(params)
+    @overload
+    def create(self, kind: Literal["backbone"], name: str,
+               params: Mapping[str, Any] | None = None) -> Backbone: ...
+    @overload
+    def create(self, kind: Literal["hasher"], name: str,
+               params: Mapping[str, Any] | None = None) -> Hasher: ...
+    @overload
+    def create(self, kind: Literal["graph_builder"], name: str,
+               params: Mapping[str, Any] | None = None) -> GraphBuilder: ...
+    @overload
+    def create(self, kind: Literal["ranker"], name: str,
+               params: Mapping[str, Any] | None = None) -> Ranker: ...
+    @overload
+    def create(self, kind: Literal["assessor"], name: str,
+               params: Mapping[str, Any] | None = None) -> Assessor: ...
+    @overload
+    def create(self, kind: str, name: str,
+               params: Mapping[str, Any] | None = None) -> Plugin: ...
+    def create(self, kind: str, name: str, params: Mapping[str, Any] | None = None) -> Plugin:
+        """A new ``kind`` implementation ``name`` with validated ``params``, typed as its
+        interface (registration already checked the class derives from it)."""
+        instance: Plugin = self.get(kind, name).create(params)
+        return instance
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._items[kind])

@@ -141,29 +141,34 @@ def make_hasher(name: str, n_bits: int, params: dict[str, Any] | None = None) ->
     if "n_bits" in values:
         raise DhrError("set the code length with the bits option, not the n_bits parameter")
     values["n_bits"] = n_bits
-    hasher = get_registry().create("hasher", name, values)
-    if not isinstance(hasher, Hasher):
-        raise DhrError(f"plugin {name!r} is not a hasher")
-    return hasher
+    return get_registry().create("hasher", name, values)
 
 
-def run_evaluation(data: LabeledFeatures, hashers: Sequence[tuple[str, dict[str, Any]]],
-                   bits: Sequence[int], split: SplitSpec = SplitSpec(),
-                   metrics: MetricSpec = MetricSpec(), progress: Progress = QUIET,
-                   catch: tuple[type[BaseException], ...] = (DhrError,)) -> Any:
-    """Every hasher at every code length on one split; returns an :class:`EvalReport`.
-
-    All hashers are instantiated first (bad params fail before any work). An exception of a
-    type in ``catch`` raised while fitting/encoding one row is recorded as that row's
-    ``error`` and the run goes on.
-    """
-
+def hasher_grid(hashers: Sequence[tuple[str, dict[str, Any]]], bits: Sequence[int]
+                ) -> list[Hasher]:
+    """Every named hasher (with its params) at every code length, hasher-major: the rows of
+    :func:`run_evaluation`. All are instantiated here, so bad params fail before any work."""
     if not hashers or not bits:
         raise DhrError("give at least one hasher and one code length")
-    planned = [(name, b, make_hasher(name, b, params)) for name, params in hashers for b in bits]
+    return [make_hasher(name, b, params) for name, params in hashers for b in bits]
+
+
+def run_evaluation(data: LabeledFeatures, hashers: Sequence[Hasher],
+                   split: SplitSpec = SplitSpec(),
+                   metrics: MetricSpec = MetricSpec(), progress: Progress = QUIET,
+                   catch: tuple[type[BaseException], ...] = (DhrError,)) -> EvalReport:
+    """Fit and evaluate every (unfitted) hasher on one split, one row each (e.g. from
+    :func:`hasher_grid`); returns an :class:`EvalReport`.
+
+    An exception of a type in ``catch`` raised while fitting/encoding one row is recorded as
+    that row's ``error`` and the run goes on.
+    """
+    if not hashers:
+        raise DhrError("give at least one hasher")
     parts = split_indices(len(data), split)
     results: list[EvalResult] = []
-    for name, b, hasher in progress.iterate(planned, desc="evaluate", unit="model"):
+    for hasher in progress.iterate(list(hashers), desc="evaluate", unit="model"):
+        name, b = hasher.name, hasher.n_bits
         try:
             res = evaluate_hasher(hasher, data, parts, metrics, progress)
         except catch as exc:
@@ -192,7 +197,7 @@ def evaluate_model(model: str | Path | HashModel, queries: str | Path, database:
                    database_labels: str | Path | None = None,
                    metrics: MetricSpec = MetricSpec(), seed: int = 0,
                    cache: str | Path | None = None, batch_size: int = 64, device: str = "cpu",
-                   progress: Progress = QUIET) -> Any:
+                   progress: Progress = QUIET) -> EvalReport:
     """Measure a fitted model on the user's own queries and database; an :class:`EvalReport`.
 
     No split is drawn and nothing is fitted: ``model`` (a model file, any store holding a

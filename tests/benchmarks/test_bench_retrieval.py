@@ -19,7 +19,7 @@ from dhr_sdk.codes.packing import pack_bits
 from dhr_sdk.core.interfaces import Hasher
 from dhr_sdk.core.params import Params
 from dhr_sdk.evaluation.data import LabeledFeatures
-from dhr_sdk.evaluation.protocol import evaluate_hasher, run_evaluation
+from dhr_sdk.evaluation.protocol import evaluate_hasher, hasher_grid, run_evaluation
 from dhr_sdk.evaluation.split import SplitSpec, split_indices
 from dhr_sdk.model.size import model_size
 
@@ -112,7 +112,7 @@ def test_evaluation_records_model_size() -> None:
 def deep_rows() -> dict[str, dict[str, Any]]:
     """Rows of a real (LSH/ITQ) toy run, copied under deep hashers' names with set times."""
     b = bench()
-    rep = run_evaluation(clusters(), [("lsh", {}), ("itq", {"n_iter": 5})], [16, 32],
+    rep = run_evaluation(clusters(), hasher_grid([("lsh", {}), ("itq", {"n_iter": 5})], [16, 32]),
                          SplitSpec(50))
     rows = b.rows_of(rep, "python benchmarks/retrieval.py --first")
     out = dict(rows)

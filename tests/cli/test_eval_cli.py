@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from dhr_sdk.cli.eval_cmd import hasher_params, parse_ints
+from dhr_sdk.cli.common import shared_params
+from dhr_sdk.cli.eval_cmd import parse_ints
 from dhr_sdk.cli.main import cli
 from dhr_sdk.core.errors import DhrError
 
@@ -91,8 +92,8 @@ def test_eval_human_table(folder: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args,message", [
     (["--hasher", "lsh"], "either --dataset"),
-    (["--dataset", "mnist", "--hasher", "lsh", "-p", "n_iter=3"], "not a parameter of any"),
-    (["--dataset", "mnist", "--hasher", "lsh", "-p", "itq.n_iter=3"], "not selected"),
+    (["--dataset", "mnist", "--hasher", "lsh", "-p", "n_iter=3"], "not a parameter of lsh"),
+    (["--dataset", "mnist", "--hasher", "lsh", "-p", "itq.n_iter=3"], "not in use"),
     (["--dataset", "mnist", "--hasher", "lsh", "--bits", "16,x"], "comma-separated"),
     (["--dataset", "mnist", "--hasher", "lsh", "--plot-format", "gif"], "plot-format"),
     (["--dataset", "mnist", "--hasher", "nope"], "unknown hasher"),
@@ -115,6 +116,6 @@ def test_option_parsers(tmp_path: Path) -> None:
         parse_ints("all", "--bits")
     cfg = tmp_path / "c.toml"
     cfg.write_text("[hasher]\nseed = 2\n[hasher.itq]\nn_iter = 7\n")
-    got = dict(hasher_params(["itq", "pcah", "lsh"], ["lsh.center=false"], cfg))
+    got = shared_params("hasher", ["itq", "pcah", "lsh"], ["lsh.center=false"], cfg)
     assert got == {"itq": {"seed": 2, "n_iter": 7}, "pcah": {},
                    "lsh": {"seed": 2, "center": False}}

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from dhr_sdk.cli.main import cli
 from dhr_sdk.evaluation.data import demo_features
-from dhr_sdk.evaluation.protocol import run_evaluation
+from dhr_sdk.evaluation.protocol import hasher_grid, run_evaluation
 from dhr_sdk.evaluation.split import SplitSpec
 
 
@@ -37,7 +37,8 @@ def test_dhr_eval_animal_mnist_itq_beats_lsh(tmp_path: Path) -> None:
 def test_multilabel_demo_evaluates_with_shared_label_relevance() -> None:
     data = demo_features("animal-multilabel")
     assert data.multi_label
-    rep = run_evaluation(data, [("itq", {})], [32], SplitSpec(n_queries=300, n_train=1000))
+    rep = run_evaluation(data, hasher_grid([("itq", {})], [32]),
+                         SplitSpec(n_queries=300, n_train=1000))
     m = rep.results[0].metrics
     assert m is not None and m.n_queries == 300
     chance = m.pr_precision[-1]

@@ -11,7 +11,7 @@ from dhr_sdk.core.registry import get_registry
 from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.evaluation.data import demo_features
 from dhr_sdk.evaluation.metrics import map_at_k
-from dhr_sdk.evaluation.protocol import run_evaluation
+from dhr_sdk.evaluation.protocol import hasher_grid, run_evaluation
 from dhr_sdk.evaluation.spec import MetricSpec
 from dhr_sdk.evaluation.split import SplitSpec
 
@@ -43,7 +43,7 @@ def test_default_lagnh_beats_lsh_and_itq_on_animal_multilabel() -> None:
     by the evaluation protocol) on the multi-object canvases, where pseudo-tags alone stay
     below ITQ and LSH (docs/hashers/lagnh.md). 2,000 training canvases, 300 queries."""
     data = demo_features("animal-multilabel", "pixels", {})
-    report = run_evaluation(data, [("lagnh", {}), ("lsh", {}), ("itq", {})], [64],
+    report = run_evaluation(data, hasher_grid([("lagnh", {}), ("lsh", {}), ("itq", {})], [64]),
                             SplitSpec(n_queries=300, n_train=2000), MetricSpec(topk=(1000,)))
     scores = {r.hasher: r.metrics.map_at["1000"] for r in report.results if r.metrics}
     assert report.results[0].info["requires"] == ["images"]

@@ -15,7 +15,13 @@ from dhr_sdk.core.errors import DhrError
 from dhr_sdk.core.interfaces import FitData, Hasher
 from dhr_sdk.core.params import Params
 from dhr_sdk.evaluation.data import LabeledFeatures
-from dhr_sdk.evaluation.protocol import evaluate_hasher, fit_data_for, make_hasher, run_evaluation
+from dhr_sdk.evaluation.protocol import (
+    evaluate_hasher,
+    fit_data_for,
+    hasher_grid,
+    make_hasher,
+    run_evaluation,
+)
 from dhr_sdk.evaluation.report import EvalReport
 from dhr_sdk.evaluation.spec import MetricSpec
 from dhr_sdk.evaluation.split import SplitSpec, split_indices
@@ -168,7 +174,8 @@ def test_hasher_is_fitted_on_training_rows_only() -> None:
 
 def test_run_evaluation_report_round_trip_and_skipped_rows(tmp_path: Path) -> None:
     data = clusters()
-    rep = run_evaluation(data, [("itq", {"n_iter": 10}), ("lsh", {}), ("pcah", {})], [16, 32],
+    rep = run_evaluation(data, hasher_grid([("itq", {"n_iter": 10}), ("lsh", {}), ("pcah", {})],
+                                           [16, 32]),
                          SplitSpec(n_queries=60, n_train=200),
                          MetricSpec(topk=(100, None)))
     assert [(r.hasher, r.n_bits) for r in rep.results] == [
@@ -198,4 +205,6 @@ def test_make_hasher_validates_params() -> None:
     with pytest.raises(DhrError, match="unknown hasher"):
         make_hasher("no-such-hasher", 32)
     with pytest.raises(DhrError, match="at least one"):
-        run_evaluation(clusters(), [], [16])
+        run_evaluation(clusters(), [])
+    with pytest.raises(DhrError, match="at least one"):
+        hasher_grid([("lsh", {})], [])
