@@ -6,6 +6,7 @@ collections (``dhr encode COLLECTION --model MODEL``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,14 @@ from dhr_sdk.core.registry import get_registry
 from dhr_sdk.model.finetuned import FineTunedBackbone
 from dhr_sdk.store import ModelRecord, Store
 from dhr_sdk.store.provenance import check_provenance, provenance_of
+
+STATE_ERRORS = (KeyError, ValueError, TypeError, IndexError, RuntimeError, DhrError)
+
+
+class ModelVersionWarning(UserWarning):
+    """A model's hasher state was written by another version of the hasher than the one
+    installed (as scikit-learn's ``InconsistentVersionWarning``): it loaded, but may not
+    encode as it did; refit to be sure."""
 
 
 @dataclass
@@ -59,10 +68,33 @@ class HashModel:
         hasher = reg.cls(params)
         if not isinstance(hasher, Hasher):
             raise DhrError(f"plugin {rec.hasher!r} is not a hasher")
-        hasher.set_state(rec.state)
+        _set_state(hasher, rec, reg.version, what)
         if hasher.n_bits != rec.n_bits:
             raise DhrError(f"model declares {rec.n_bits} bits but hasher gives {hasher.n_bits}")
         return cls(hasher, rec.backbone, dict(rec.backbone_params))
+
+
+def _set_state(hasher: Hasher, rec: ModelRecord, installed: str, what: str) -> None:
+    """Restore the state, checking the recorded hasher version against ``installed``.
+
+    Same version (or none recorded, an old model): as is. Another version: a state that
+    does not load is one line naming both versions; one that loads gives a
+    :class:`ModelVersionWarning`.
+    """
+    recorded = rec.provenance.plugin_version
+    if not recorded or recorded == installed:
+        hasher.set_state(rec.state)
+        return
+    versions = (f"{what} holds the state of hasher {rec.hasher!r} version {recorded}, "
+                f"but version {installed} is installed")
+    try:
+        hasher.set_state(rec.state)
+    except STATE_ERRORS as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise DhrError(f"{versions}, which cannot load it ({type(exc).__name__}: {detail}); "
+                       "refit the model here, or use the version that wrote it") from None
+    warnings.warn(f"{versions}; it loaded but may not encode as before (refit to be sure)",
+                  ModelVersionWarning, stacklevel=3)
 
 
 def save_model(model: HashModel, path: str | Path) -> Store:
