@@ -32,7 +32,7 @@ from dhr_sdk.core.interfaces import (
     Plugin,
     Ranker,
 )
-from dhr_sdk.core.params import Params
+from dhr_sdk.core.params import HasherParams, Params
 from dhr_sdk.core.progress import QUIET, Progress
 from dhr_sdk.core.registry import get_registry
 from dhr_sdk.core.types import (
@@ -48,6 +48,7 @@ from dhr_sdk.core.types import (
 __all__ = [
     "DEFAULT_CHUNK_PAIRS", "MAX_BITS", "MIN_BITS", "QUIET", "Assessment", "Assessor", "Backbone",
     "DhrError", "FitData", "FitImages", "GraphBuilder", "HammingIndex", "HashGraph", "Hasher",
+    "HasherParams",
     "ImageMatch", "ImportanceList", "MatchPairs", "NotFittedError", "Params", "ParamsError",
     "Plugin", "PluginError", "Progress", "RankResult", "Ranker", "StoreFormatError",
     "WantedEstimate", "__version__", "check_n_bits", "check_packed", "concat_pairs",

@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from dhr_sdk.core.bits import MAX_BITS, MIN_BITS, check_n_bits
 from dhr_sdk.core.errors import DhrError
 
-MIN_BITS = 8
-MAX_BITS = 256
+__all__ = ["MAX_BITS", "MIN_BITS", "check_n_bits", "check_packed", "hamming_matrix",
+           "pack_bits", "popcount_bytes", "to_words", "unpack_bits"]
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-
-
-def check_n_bits(n_bits: int) -> int:
-    """Code lengths are multiples of 8 from 8 to 256 bits."""
-    if not (MIN_BITS <= n_bits <= MAX_BITS) or n_bits % 8:
-        raise DhrError(f"code length must be a multiple of 8 from 8 to 256 bits, got {n_bits}")
-    return n_bits
 
 
 def pack_bits(bits: np.ndarray) -> np.ndarray:

@@ -6,10 +6,11 @@ import json
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from dhr_sdk.core.bits import MAX_BITS, MIN_BITS, n_bits_problem
 from dhr_sdk.core.errors import DhrError, ParamsError
 
 if sys.version_info >= (3, 11):
@@ -25,6 +26,25 @@ class Params(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HasherParams(Params):
+    """Base of a hasher's ``Params``: the code length ``n_bits``, checked when the params are
+    built against the one code-length rule (:mod:`dhr_sdk.core.bits`) and the hasher's own
+    range (``min_bits``/``max_bits``: the deep hashers support what their papers do)."""
+
+    min_bits: ClassVar[int] = MIN_BITS
+    max_bits: ClassVar[int] = MAX_BITS
+
+    n_bits: int = Field(64, description="Code length in bits (a multiple of 8).")
+
+    @field_validator("n_bits")
+    @classmethod
+    def _check_n_bits(cls, v: int) -> int:
+        problem = n_bits_problem(v, cls.min_bits, cls.max_bits)
+        if problem is not None:
+            raise ValueError(problem)
+        return v
 
 
 P = TypeVar("P", bound=Params)

@@ -23,6 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from dhr_sdk.core.bits import n_bits_problem
 from dhr_sdk.store.format import CHECKSUM
 
 BUILTIN_FILTERS = {1, 2, 3, 4, 5, 6}
@@ -186,7 +187,7 @@ def _need(cond: bool, why: str) -> None:
 
 
 def check_n_bits(n_bits: int) -> int:
-    _need(n_bits % 8 == 0 and 8 <= n_bits <= 256, f"its code length n_bits is {n_bits}")
+    _need(n_bits_problem(n_bits) is None, f"its code length n_bits is {n_bits}")
     return n_bits
 
 

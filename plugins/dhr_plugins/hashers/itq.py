@@ -19,10 +19,10 @@ import numpy as np
 from pydantic import Field
 
 from dhr_plugins.hashers._common.linear import ProjectionHasher, check_pca_bits, float_features, pca
-from dhr_sdk import QUIET, FitData, Params, Progress, check_n_bits, hookimpl
+from dhr_sdk import QUIET, FitData, HasherParams, Progress, hookimpl
 
 
-class ITQParams(Params):
+class ITQParams(HasherParams):
     n_bits: int = Field(64, description="Code length in bits (multiple of 8); at most the "
                                         "feature dimension.")
     seed: int = Field(0, description="Seed of the initial random rotation.")
@@ -54,7 +54,6 @@ class ITQHasher(ProjectionHasher):
     conformance_params: ClassVar[dict[str, int]] = {"n_bits": 16}
 
     def fit(self, data: FitData, progress: Progress = QUIET) -> ITQHasher:
-        check_n_bits(self.n_bits)
         x = float_features(data.features, self.name)
         check_pca_bits(self.name, self.n_bits, x)
         mean = x.mean(axis=0)

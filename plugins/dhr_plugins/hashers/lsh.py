@@ -14,10 +14,10 @@ import numpy as np
 from pydantic import Field
 
 from dhr_plugins.hashers._common.linear import ProjectionHasher, float_features
-from dhr_sdk import QUIET, FitData, Params, Progress, check_n_bits, hookimpl
+from dhr_sdk import QUIET, FitData, HasherParams, Progress, hookimpl
 
 
-class LSHParams(Params):
+class LSHParams(HasherParams):
     n_bits: int = Field(64, description="Code length in bits (multiple of 8).")
     seed: int = Field(0, description="Seed of the random projections.")
     center: bool = Field(True, description="Subtract the training mean before projecting.")
@@ -33,7 +33,6 @@ class LSHHasher(ProjectionHasher):
     conformance_params: ClassVar[dict[str, int]] = {"n_bits": 16}
 
     def fit(self, data: FitData, progress: Progress = QUIET) -> LSHHasher:
-        check_n_bits(self.n_bits)
         x = float_features(data.features, self.name)
         rng = np.random.default_rng(self.params.seed)
         self.projection_ = rng.standard_normal((x.shape[1], self.n_bits))

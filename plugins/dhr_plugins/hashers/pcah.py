@@ -11,10 +11,10 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from dhr_plugins.hashers._common.linear import ProjectionHasher, check_pca_bits, float_features, pca
-from dhr_sdk import QUIET, FitData, Params, Progress, check_n_bits, hookimpl
+from dhr_sdk import QUIET, FitData, HasherParams, Progress, hookimpl
 
 
-class PCAHParams(Params):
+class PCAHParams(HasherParams):
     n_bits: int = Field(64, description="Code length in bits (multiple of 8); at most the "
                                         "feature dimension.")
 
@@ -28,7 +28,6 @@ class PCAHHasher(ProjectionHasher):
     conformance_params: ClassVar[dict[str, int]] = {"n_bits": 16}
 
     def fit(self, data: FitData, progress: Progress = QUIET) -> PCAHHasher:
-        check_n_bits(self.n_bits)
         x = float_features(data.features, self.name)
         check_pca_bits(self.name, self.n_bits, x)
         mean = x.mean(axis=0)

@@ -22,9 +22,8 @@ from dhr_sdk import (
     DhrError,
     FitData,
     Hasher,
-    Params,
+    HasherParams,
     Progress,
-    check_n_bits,
     hookimpl,
     pack_bits,
 )
@@ -32,7 +31,7 @@ from dhr_sdk import (
 _EPS = float(np.finfo(np.float64).eps)
 
 
-class SHParams(Params):
+class SHParams(HasherParams):
     n_bits: int = Field(64, description="Code length in bits (multiple of 8).")
 
 
@@ -64,7 +63,6 @@ class SHHasher(Hasher):
     conformance_params: ClassVar[dict[str, int]] = {"n_bits": 16}
 
     def fit(self, data: FitData, progress: Progress = QUIET) -> SHHasher:
-        check_n_bits(self.n_bits)
         x = float_features(data.features, self.name)
         if x.shape[0] < 2:
             raise DhrError("sh: needs at least 2 training images")

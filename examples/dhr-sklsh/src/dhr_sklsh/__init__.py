@@ -13,10 +13,10 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from dhr_sdk import QUIET, FitData, Hasher, Params, Progress, check_n_bits, hookimpl, pack_bits
+from dhr_sdk import QUIET, FitData, Hasher, HasherParams, Progress, hookimpl, pack_bits
 
 
-class SKLSHParams(Params):
+class SKLSHParams(HasherParams):
     n_bits: int = Field(64, description="Code length in bits (multiple of 8, 8-256).")
     gamma: float | None = Field(
         None, gt=0, description="Gaussian kernel bandwidth γ; unset = 1 / median squared "
@@ -35,7 +35,6 @@ class SKLSHHasher(Hasher):
     conformance_params: ClassVar[dict[str, object]] = {"n_bits": 16}
 
     def fit(self, data: FitData, progress: Progress = QUIET) -> SKLSHHasher:
-        check_n_bits(self.n_bits)
         x = np.asarray(data.features, dtype=np.float64)
         rng = np.random.default_rng(self.seed)
         gamma = self.params.gamma

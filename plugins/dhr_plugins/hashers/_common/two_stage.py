@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from dhr_sdk import DhrError, FitImages, Hasher, Params, Progress
+from dhr_sdk import DhrError, FitImages, Hasher, HasherParams, Progress
 
 if TYPE_CHECKING:  # torch loads when stage 2 trains or a head is restored
     import torch
@@ -33,8 +33,12 @@ if TYPE_CHECKING:  # torch loads when stage 2 trains or a head is restored
     LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-class FineTuneParams(Params):
-    """The end-to-end options of stage 2 (fields shared by NRDH and DSTGeH)."""
+class FineTuneParams(HasherParams):
+    """The end-to-end options of stage 2 (fields shared by NRDH and DSTGeH); their papers'
+    code lengths are 16 to 128 bits."""
+
+    min_bits: ClassVar[int] = 16
+    max_bits: ClassVar[int] = 128
 
     fine_tune: bool = Field(False, description="Stage 2 end to end (the papers' setting): after "
                             "the head is trained on frozen features, train the backbone CNN "

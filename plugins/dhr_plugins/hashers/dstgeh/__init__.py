@@ -28,9 +28,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from dhr_plugins.hashers._common.checks import check_code_length
 from dhr_plugins.hashers._common.two_stage import FineTuneParams, TwoStageHasher
 from dhr_sdk import QUIET, DhrError, FitData, Progress, hookimpl, pack_bits
 
@@ -82,11 +81,6 @@ class DSTGeHParams(FineTuneParams):
     standardize: bool = Field(True, description="Centre the features and divide them by their "
                               "global RMS before the head (not in the paper; any backbone "
                               "scale works).")
-
-    @field_validator("n_bits")
-    @classmethod
-    def _bits(cls, v: int) -> int:
-        return check_code_length(v)
 
     @model_validator(mode="after")
     def _weights(self) -> DSTGeHParams:

@@ -43,7 +43,16 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from dhr_plugins.hashers._common.linear import float_features
-from dhr_sdk import QUIET, DhrError, FitData, Hasher, Params, Progress, hookimpl, pack_bits
+from dhr_sdk import (
+    QUIET,
+    DhrError,
+    FitData,
+    Hasher,
+    HasherParams,
+    Progress,
+    hookimpl,
+    pack_bits,
+)
 
 if TYPE_CHECKING:  # torch and the networks load when the hasher fits or encodes
     import torch
@@ -51,7 +60,7 @@ if TYPE_CHECKING:  # torch and the networks load when the hasher fits or encodes
     from dhr_plugins.hashers.gah import train as T
 
 
-class GAHParams(Params):
+class GAHParams(HasherParams):
     n_bits: int = Field(64, description="Code length K (multiple of 8; paper: 16-128, 64 best).")
     seed: int = Field(0, description="Seed of initialisation, batches and dark sampling.")
     word_vectors: Literal["minilm", "file", "learned", "onehot"] = Field(
@@ -108,8 +117,6 @@ class GAHParams(Params):
 
     @model_validator(mode="after")
     def _consistent(self) -> GAHParams:
-        if not 8 <= self.n_bits <= 256 or self.n_bits % 8:
-            raise ValueError("n_bits must be a multiple of 8 from 8 to 256")
         if abs(sum(self.kappa) - 1.0) > 1e-6 or min(self.kappa) < 0:
             raise ValueError("kappa must be three non-negative weights that sum to 1")
         if abs(self.alpha + self.beta - 1.0) > 1e-6:

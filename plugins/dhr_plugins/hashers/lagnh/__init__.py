@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from dhr_plugins.hashers.lagnh.tags import (
     check_tags,
@@ -37,9 +37,8 @@ from dhr_sdk import (
     DhrError,
     FitData,
     Hasher,
-    Params,
+    HasherParams,
     Progress,
-    check_n_bits,
     hookimpl,
     pack_bits,
 )
@@ -48,7 +47,7 @@ if TYPE_CHECKING:  # torch and the networks load when the hasher fits or encodes
     from dhr_plugins.hashers.lagnh.anchor import AnchorGraph
 
 
-class LagnhParams(Params):
+class LagnhParams(HasherParams):
     """LAGNH hyper-parameters; defaults are the paper's MS COCO setting (section 4.2)."""
 
     n_bits: int = Field(64, description="Code length r (multiple of 8; the paper: 16-128).")
@@ -98,11 +97,6 @@ class LagnhParams(Params):
     query_tag_neighbours: int = Field(10, ge=1, description="With user tags, a new image's tags "
                                       "are the mean tags of this many most similar anchors.")
 
-    @field_validator("n_bits")
-    @classmethod
-    def _bits(cls, v: int) -> int:
-        return check_n_bits(v)
-
 
 class LAGNH(Hasher):
     """Lightweight Augmented Graph Network Hashing (unsupervised, auxiliary semantics)."""
@@ -111,7 +105,7 @@ class LAGNH(Hasher):
     summary: ClassVar[str] = ("LAGNH (MM'21): tag-attentive features, augmented semantic graph, "
                               "adversarial GCN; collection tags, else label-free pseudo-tags + "
                               "visual words")
-    Params: ClassVar[type[Params]] = LagnhParams
+    Params: ClassVar[type[LagnhParams]] = LagnhParams
     # Tags are optional (pseudo-tag fallback), so nothing is strictly required.
     requires: ClassVar[frozenset[str]] = frozenset()
     conformance_params: ClassVar[dict[str, Any]] = {
