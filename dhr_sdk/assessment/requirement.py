@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dhr_sdk.core.errors import DhrError
+from dhr_sdk.core.validation import check_weights
 from dhr_sdk.data.images import UnreadableImage, is_image_name, load_rgb
 
 
@@ -54,18 +55,6 @@ def _folder_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p.name))
 
 
-def argument_weights(weights: Sequence[float] | None, n: int, what: str,
-                     each: str) -> np.ndarray:
-    """One non-negative weight per requirement item (equal when none are given)."""
-    if weights and len(weights) != n:
-        raise DhrError(f"got {len(weights)} --weight values for {n} {what}; give one weight "
-                       f"per {each} or none")
-    w = np.asarray(weights if weights else [1.0] * n, dtype=np.float64)
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise DhrError("requirement weights must be non-negative numbers, not all zero")
-    return w
-
-
 def load_requirement(paths: Sequence[str | Path],
                      weights: Sequence[float] | None = None) -> Requirement:
     """Resolve requirement arguments (image files or folders) with one weight per argument.
@@ -76,7 +65,7 @@ def load_requirement(paths: Sequence[str | Path],
     """
     if not paths:
         raise DhrError("give at least one requirement image or folder (--requirement PATH)")
-    arg_w = argument_weights(weights, len(paths), "--requirement paths", "requirement path")
+    arg_w = check_weights(weights, len(paths), "--requirement paths (one --weight each)")
     files: list[Path] = []
     per_file: list[float] = []
     sources: list[str] = []
@@ -114,7 +103,7 @@ def load_requirement_codes(path: str | Path, weights: Sequence[float] | None = N
 
     codes, _, names = load_codes_file(path)
     n = codes.shape[0]
-    w = argument_weights(weights, n, "requirement codes", "code")
+    w = check_weights(weights, n, "requirement codes (one --weight each)")
     labels = names or [f"{Path(path).stem}[{i}]" for i in range(n)]
     return Requirement([Path(x) for x in labels], w / w.sum(), [str(path)] * n, codes)
 

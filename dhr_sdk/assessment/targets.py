@@ -19,6 +19,7 @@ from dhr_sdk.assessment.requirement import Requirement
 from dhr_sdk.core.errors import DhrError, MissingElementError
 from dhr_sdk.core.progress import QUIET, Progress
 from dhr_sdk.core.types import ImportanceList
+from dhr_sdk.model.finetuned import state_digest
 from dhr_sdk.model.hash_model import HashModel
 from dhr_sdk.store import ModelRecord, Store
 
@@ -28,10 +29,7 @@ def model_fingerprint(rec: ModelRecord) -> str:
     h = hashlib.sha256()
     h.update(json.dumps([rec.hasher, rec.params, rec.n_bits, rec.backbone,
                          rec.backbone_params], sort_keys=True, default=str).encode())
-    for key in sorted(rec.state):
-        arr = np.ascontiguousarray(rec.state[key])
-        h.update(key.encode() + str(arr.dtype).encode() + str(arr.shape).encode())
-        h.update(arr.tobytes())
+    h.update(state_digest(rec.state).encode())
     return h.hexdigest()[:12]
 
 

@@ -175,7 +175,7 @@ def model_codes(model: Any, source: str | Path, labels: str | Path | None = None
     file (docs/data.md), or a store. A folder goes through the model's backbone and hasher
     as ``dhr encode`` does, its features cached in the store ``cache`` (a temporary one when
     None). A store is only read: its codes when its model is this one (``fingerprint``,
-    :func:`dhr_sdk.assessment.assess.model_fingerprint`), else its cached features of the model's
+    :func:`dhr_sdk.assessment.targets.model_fingerprint`), else its cached features of the model's
     backbone, encoded now; its recorded labels unless a ``labels`` file is given.
     """
     p = Path(source)

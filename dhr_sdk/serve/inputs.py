@@ -13,8 +13,9 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from dhr_sdk.assessment.requirement import Requirement, argument_weights
+from dhr_sdk.assessment.requirement import Requirement
 from dhr_sdk.core.errors import DhrError
+from dhr_sdk.core.validation import check_weights
 
 #: How a requirement given as codes names its source (the ``source`` of every code).
 CODES_SOURCE = "codes"
@@ -49,9 +50,9 @@ def parse_codes(codes: Sequence[str]) -> np.ndarray:
 
 def _weights(weights: Sequence[float] | None, n: int, what: str) -> np.ndarray:
     try:
-        return argument_weights(weights, n, what, what.rstrip("s"))
+        return check_weights(weights, n, what)
     except DhrError as exc:
-        raise RequestError(str(exc).replace("--weight", "weight")) from None
+        raise RequestError(str(exc)) from None
 
 
 def codes_requirement(codes: Sequence[str], weights: Sequence[float] | None) -> Requirement:

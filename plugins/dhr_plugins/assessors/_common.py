@@ -7,22 +7,22 @@ from typing import ClassVar
 
 import numpy as np
 
-from dhr_sdk import Assessor, DhrError, HammingIndex, ImportanceList, MatchPairs, check_packed
+from dhr_sdk import (
+    Assessor,
+    DhrError,
+    HammingIndex,
+    ImportanceList,
+    MatchPairs,
+    check_packed,
+    check_weights,
+)
 
 
 def normalise_weights(weights: np.ndarray | None, n: int) -> np.ndarray:
     """Per-image weights W_i summing to 1 (equal when ``None``); one-line error when invalid."""
     if n == 0:
         raise DhrError("the requirement has no images")
-    if weights is None:
-        return np.full(n, 1.0 / n)
-    w = np.asarray(weights, dtype=np.float64).reshape(-1)
-    if w.shape[0] != n:
-        raise DhrError(f"got {w.shape[0]} weights for {n} requirement images")
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise DhrError("requirement weights must be finite and non-negative")
-    if w.sum() <= 0:
-        raise DhrError("requirement weights must not all be zero")
+    w = check_weights(weights, n)
     return w / w.sum()
 
 

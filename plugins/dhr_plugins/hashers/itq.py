@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from dhr_plugins.hashers._common.linear import ProjectionHasher, check_pca_bits, float_features, pca
-from dhr_sdk import QUIET, FitData, HasherParams, Progress, hookimpl
+from dhr_plugins.hashers._common.linear import ProjectionHasher, check_pca_bits, pca
+from dhr_sdk import QUIET, FitData, HasherParams, Progress, check_features, hookimpl
 
 
 class ITQParams(HasherParams):
@@ -54,7 +54,7 @@ class ITQHasher(ProjectionHasher):
     conformance_params: ClassVar[dict[str, int]] = {"n_bits": 16}
 
     def fit(self, data: FitData, progress: Progress = QUIET) -> ITQHasher:
-        x = float_features(data.features, self.name)
+        x = check_features(data.features, self.name)
         check_pca_bits(self.name, self.n_bits, x)
         mean = x.mean(axis=0)
         w, _ = pca(x - mean, self.n_bits)

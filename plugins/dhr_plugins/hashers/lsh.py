@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from dhr_plugins.hashers._common.linear import ProjectionHasher, float_features
-from dhr_sdk import QUIET, FitData, HasherParams, Progress, hookimpl
+from dhr_plugins.hashers._common.linear import ProjectionHasher
+from dhr_sdk import QUIET, FitData, HasherParams, Progress, check_features, hookimpl
 
 
 class LSHParams(HasherParams):
@@ -33,7 +33,7 @@ class LSHHasher(ProjectionHasher):
     conformance_params: ClassVar[dict[str, int]] = {"n_bits": 16}
 
     def fit(self, data: FitData, progress: Progress = QUIET) -> LSHHasher:
-        x = float_features(data.features, self.name)
+        x = check_features(data.features, self.name)
         rng = np.random.default_rng(self.params.seed)
         self.projection_ = rng.standard_normal((x.shape[1], self.n_bits))
         self.mean_ = x.mean(axis=0) if self.params.center else np.zeros(x.shape[1])

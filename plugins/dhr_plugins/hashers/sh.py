@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from dhr_plugins.hashers._common.linear import float_features, pca
+from dhr_plugins.hashers._common.linear import pca
 from dhr_sdk import (
     QUIET,
     DhrError,
@@ -24,6 +24,7 @@ from dhr_sdk import (
     Hasher,
     HasherParams,
     Progress,
+    check_features,
     hookimpl,
     pack_bits,
 )
@@ -63,7 +64,7 @@ class SHHasher(Hasher):
     conformance_params: ClassVar[dict[str, int]] = {"n_bits": 16}
 
     def fit(self, data: FitData, progress: Progress = QUIET) -> SHHasher:
-        x = float_features(data.features, self.name)
+        x = check_features(data.features, self.name)
         if x.shape[0] < 2:
             raise DhrError("sh: needs at least 2 training images")
         mean = x.mean(axis=0)
@@ -77,7 +78,7 @@ class SHHasher(Hasher):
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         self.check_fitted()
-        x = float_features(features, self.name, self.mean_.shape[0])
+        x = check_features(features, self.name, self.mean_.shape[0])
         u = (x - self.mean_) @ self.pc_ - self.mn_
         omegas = self.modes_ * (np.pi / (self.mx_ - self.mn_))
         y = np.empty((x.shape[0], self.n_bits))

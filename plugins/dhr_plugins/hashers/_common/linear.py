@@ -10,19 +10,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from dhr_sdk import DhrError, Hasher, pack_bits
-
-
-def float_features(features: np.ndarray, name: str, dim: int | None = None) -> np.ndarray:
-    """``features`` as a finite float64 ``(n, d)`` array (``d == dim`` when given)."""
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim != 2:
-        raise DhrError(f"{name}: features must be a 2-D array (n, d), got shape {x.shape}")
-    if dim is not None and x.shape[1] != dim:
-        raise DhrError(f"{name}: features have {x.shape[1]} dimensions, the model expects {dim}")
-    if not np.isfinite(x).all():
-        raise DhrError(f"{name}: features contain NaN or infinite values")
-    return x
+from dhr_sdk import DhrError, Hasher, check_features, pack_bits
 
 
 def pca(centred: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +46,7 @@ class ProjectionHasher(Hasher):
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         self.check_fitted()
-        x = float_features(features, self.name, self.mean_.shape[0])
+        x = check_features(features, self.name, self.mean_.shape[0])
         return pack_bits((x - self.mean_) @ self.projection_ > 0)
 
     def get_state(self) -> dict[str, np.ndarray]:

@@ -143,20 +143,6 @@ def predict(module: torch.nn.Module, x: np.ndarray, batch_size: int = 4096) -> t
     return torch.cat(out)
 
 
-def feature_matrix(features: np.ndarray, name: str, dim: int | None = None) -> np.ndarray:
-    """Validate a finite (n, d) feature array (``d == dim`` when given) as float32."""
-    x = np.asarray(features)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise DhrError(f"{name}: features must be a non-empty (n, d) array, got {x.shape}")
-    if dim is not None and x.shape[1] != dim:
-        raise DhrError(f"{name}: features have {x.shape[1]} dimensions, the model was fitted "
-                       f"on {dim}")
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    if not np.isfinite(x).all():
-        raise DhrError(f"{name}: features contain NaN or infinite values")
-    return x
-
-
 def optimiser_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> float:
     """One step of ``opt`` down ``loss``; returns the loss value."""
     opt.zero_grad()

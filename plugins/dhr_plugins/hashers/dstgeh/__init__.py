@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from dhr_plugins.hashers._common.two_stage import FineTuneParams, TwoStageHasher
-from dhr_sdk import QUIET, DhrError, FitData, Progress, hookimpl, pack_bits
+from dhr_sdk import QUIET, DhrError, FitData, Progress, check_features, hookimpl, pack_bits
 
 if TYPE_CHECKING:  # torch and the networks load when the hasher fits or encodes
     import torch
@@ -107,10 +107,10 @@ class DSTGeHHasher(TwoStageHasher):
         """Stage 1 (pseudo labels from the adjacency rows) then stage 2 (BCE head)."""
         import torch
 
-        from dhr_plugins.hashers._common.torch_utils import feature_matrix, seeded, standardizer
+        from dhr_plugins.hashers._common.torch_utils import seeded, standardizer
 
         p = self.params
-        x = feature_matrix(data.features, self.name)
+        x = check_features(data.features, self.name, dtype=np.float32, min_rows=1)
         n, d = x.shape
         if n < 2:
             raise DhrError("dstgeh needs at least 2 images to build its graph")
@@ -200,10 +200,10 @@ class DSTGeHHasher(TwoStageHasher):
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         """Eq. (12): bit p is 1 iff sigmoid(logit_p) >= 0.5, i.e. logit_p >= 0; no graph."""
-        from dhr_plugins.hashers._common.torch_utils import feature_matrix, predict
+        from dhr_plugins.hashers._common.torch_utils import predict
 
         self.check_fitted()
-        x = feature_matrix(features, self.name, self.in_dim_)
+        x = check_features(features, self.name, self.in_dim_, dtype=np.float32, min_rows=1)
         logits = predict(self.head_, (x - self.mean_) / self.scale_)
         return pack_bits((logits >= 0).numpy().astype(np.uint8))
 

@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from dhr_plugins.hashers._common.linear import float_features
 from dhr_sdk import (
     QUIET,
     DhrError,
@@ -50,6 +49,7 @@ from dhr_sdk import (
     Hasher,
     HasherParams,
     Progress,
+    check_features,
     hookimpl,
     pack_bits,
 )
@@ -155,8 +155,8 @@ class GAHHasher(Hasher):
         if data.train_features is None or data.train_labels is None:
             raise DhrError("gah needs a labeled training set (train features and labels) "
                            "besides the dark collection")
-        dark = float_features(data.features, self.name)
-        train = float_features(data.train_features, self.name, dark.shape[1])
+        dark = check_features(data.features, self.name)
+        train = check_features(data.train_features, self.name, dark.shape[1])
         labels = np.asarray(data.train_labels) > 0
         if labels.ndim != 2 or labels.shape[0] != train.shape[0] or labels.shape[1] < 1:
             raise DhrError(f"gah: training labels must be multi-hot ({train.shape[0]}, R), "
@@ -246,7 +246,7 @@ class GAHHasher(Hasher):
         import torch
 
         self.check_fitted()
-        x = float_features(features, self.name, self.mean_.shape[0])
+        x = check_features(features, self.name, self.mean_.shape[0])
         out = []
         with torch.no_grad():
             for start in range(0, x.shape[0], batch_size):

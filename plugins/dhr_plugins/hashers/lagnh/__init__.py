@@ -39,6 +39,7 @@ from dhr_sdk import (
     Hasher,
     HasherParams,
     Progress,
+    check_features,
     hookimpl,
     pack_bits,
 )
@@ -131,9 +132,7 @@ class LAGNH(Hasher):
         from dhr_plugins.hashers.lagnh.words import visual_word_tags
 
         p = self.params
-        x = np.ascontiguousarray(data.features, dtype=np.float32)
-        if not np.isfinite(x).all():
-            raise DhrError("LAGNH features contain NaN or infinite values")
+        x = check_features(data.features, self.name, dtype=np.float32)
         source = resolve_source(p.tag_source, data.tags, data.images is not None)
         if p.tag_source == "auto" and source == "pseudo":
             progress.log("lagnh: no tags and no training images: pseudo-tags only")

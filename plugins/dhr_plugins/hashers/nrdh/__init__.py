@@ -33,7 +33,7 @@ from pydantic import Field, model_validator
 
 from dhr_plugins.hashers._common.checks import check_sum_to_one
 from dhr_plugins.hashers._common.two_stage import FineTuneParams, TwoStageHasher
-from dhr_sdk import QUIET, DhrError, FitData, Progress, hookimpl, pack_bits
+from dhr_sdk import QUIET, DhrError, FitData, Progress, check_features, hookimpl, pack_bits
 
 if TYPE_CHECKING:  # torch and the networks load when the hasher fits or encodes
     import torch
@@ -99,11 +99,11 @@ class NRDHHasher(TwoStageHasher):
         """Stage 1 (GCN-AE node representations) then stage 2 (fc head)."""
         import torch
 
-        from dhr_plugins.hashers._common.torch_utils import feature_matrix, seeded, standardizer
+        from dhr_plugins.hashers._common.torch_utils import seeded, standardizer
         from dhr_plugins.hashers.nrdh.stage2 import stage2_loss
 
         p = self.params
-        x = feature_matrix(data.features, self.name)
+        x = check_features(data.features, self.name, dtype=np.float32, min_rows=1)
         n, d = x.shape
         if n < 2:
             raise DhrError("nrdh needs at least 2 images to build its batch graphs")
@@ -160,11 +160,11 @@ class NRDHHasher(TwoStageHasher):
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         """Eq. (19) on the head's output: packed codes, no graph needed."""
-        from dhr_plugins.hashers._common.torch_utils import feature_matrix, predict
+        from dhr_plugins.hashers._common.torch_utils import predict
         from dhr_plugins.hashers.nrdh.stage2 import code_bits
 
         self.check_fitted()
-        x = feature_matrix(features, self.name, self.in_dim_)
+        x = check_features(features, self.name, self.in_dim_, dtype=np.float32, min_rows=1)
         fc = predict(self.head_, (x - self.mean_) / self.scale_)
         return pack_bits(code_bits(fc).numpy())
 
