@@ -23,6 +23,22 @@ WORKERS_HELP = ("DataLoader worker processes decoding images while the network r
                 "collection that fits in one batch.")
 
 
+#: The CLI's one set of feature-extraction defaults (every command that runs a backbone).
+FEATURE_DEFAULTS = {"batch_size": 64, "workers": 2, "device": "cpu"}
+
+
+def feature_options(f: F) -> F:
+    """--batch-size / --workers / --device for backbone feature extraction."""
+    f = click.option("--device", default=FEATURE_DEFAULTS["device"], show_default=True,
+                     help="Device of the backbone (feature extraction, and end-to-end "
+                          "fine-tuning when a hasher asks for it): cpu, cuda, cuda:N, auto.")(f)
+    f = click.option("--workers", type=int, default=FEATURE_DEFAULTS["workers"],
+                     show_default=True, help=WORKERS_HELP)(f)
+    f = click.option("--batch-size", type=int, default=FEATURE_DEFAULTS["batch_size"],
+                     show_default=True, help="Images per backbone forward pass.")(f)
+    return f
+
+
 def params_option(f: F) -> F:
     return click.option(
         "-p", "--param", "params", multiple=True, metavar="KEY=VALUE",

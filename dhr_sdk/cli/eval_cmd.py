@@ -13,6 +13,7 @@ import click
 from dhr_sdk.cli.common import (
     config_option,
     emit_json,
+    feature_options,
     progress,
     quiet_option,
     render_table,
@@ -23,8 +24,8 @@ from dhr_sdk.core.params import load_config, parse_key_values
 from dhr_sdk.evaluation.data import (
     DEFAULT_BACKBONE,
     LabeledFeatures,
-    collection_features,
     demo_features,
+    labeled_features,
 )
 from dhr_sdk.evaluation.protocol import evaluate_model, hasher_grid, run_evaluation
 from dhr_sdk.evaluation.report import EvalReport
@@ -50,7 +51,7 @@ def parse_ints(text: str, what: str, allow_all: bool = False) -> tuple[Any, ...]
 
 def load_data(dataset: str | None, collection: Path | None, labels: Path | None,
               tags: Path | None, store: Path | None, output: Path, backbone: str,
-              backbone_params: dict[str, Any], batch_size: int, device: str,
+              backbone_params: dict[str, Any], batch_size: int, workers: int, device: str,
               prog: Any) -> LabeledFeatures:
     if (dataset is None) == (collection is None):
         raise DhrError("give either --dataset NAME or a COLLECTION folder (with --labels)")
@@ -63,8 +64,8 @@ def load_data(dataset: str | None, collection: Path | None, labels: Path | None,
         raise DhrError("evaluating a collection needs --labels FILE (ground truth)")
     assert collection is not None
     col = open_collection(collection, labels, tags)
-    return collection_features(col, store or output / "features.h5", backbone, backbone_params,
-                               batch_size=batch_size, device=device, progress=prog)
+    return labeled_features(col, store or output / "features.h5", backbone, backbone_params,
+                            batch_size=batch_size, workers=workers, device=device, progress=prog)
 
 
 SPLIT_ONLY = ("collection", "dataset", "labels", "tags", "store", "hashers", "bits", "backbone",
@@ -130,9 +131,7 @@ DEFAULT_QUERIES = 1000
               required=True, help="Folder for results.json, results.md and plots (and the "
                                   "feature caches of folders).")
 @click.option("--plot-format", default="png", show_default=True, help="png, svg or png,svg.")
-@click.option("--batch-size", type=int, default=256, show_default=True,
-              help="Images per backbone forward pass.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@feature_options
 @click.option("--json", "as_json", is_flag=True,
               help="Print the report as JSON (contract: docs/evaluation.md).")
 @quiet_option
@@ -145,7 +144,7 @@ def eval_command(ctx: click.Context, collection: Path | None, model: Path | None
                  query_labels: Path | None, database_labels: Path | None, train: int | None,
                  train_from: str, seed: int, part: str, topk: str, radius: int,
                  no_relevant: str, output: Path, plot_format: str, batch_size: int,
-                 device: str, as_json: bool, quiet: bool) -> None:
+                 workers: int, device: str, as_json: bool, quiet: bool) -> None:
     """Evaluate hash codes by Hamming-ranking retrieval on labeled data.
 
     \b
@@ -170,7 +169,7 @@ def eval_command(ctx: click.Context, collection: Path | None, model: Path | None
         report: EvalReport = evaluate_model(
             model, queries, database, query_labels=query_labels,
             database_labels=database_labels, metrics=spec, seed=seed, cache=output,
-            batch_size=batch_size, device=device, progress=prog)
+            batch_size=batch_size, workers=workers, device=device, progress=prog)
         report.command = command_line(ctx, skip=SPLIT_ONLY)
     else:
         given = _given(ctx, MODEL_ONLY)
@@ -191,7 +190,7 @@ def eval_command(ctx: click.Context, collection: Path | None, model: Path | None
         split = SplitSpec(n_queries, n_database, train, seed,  # type: ignore[arg-type]
                           train_from, part)  # type: ignore[arg-type]
         data = load_data(dataset, collection, labels, tags, store, output, backbone, bb_params,
-                         batch_size, device, prog)
+                         batch_size, workers, device, prog)
         report = run_evaluation(data, hasher_grid(list(per_hasher.items()), code_bits),
                                 split, spec, prog)
         report.command = command_line(ctx, skip=MODEL_ONLY,

@@ -8,10 +8,10 @@ from typing import Any
 import click
 
 from dhr_sdk.cli.common import (
-    WORKERS_HELP,
     config_option,
     create_plugin,
     emit_json,
+    feature_options,
     json_option,
     params_option,
     progress,
@@ -36,11 +36,7 @@ MAX_ROWS = 20
               help="Labels side file (.csv or .jsonl, see docs/data.md).")
 @click.option("--tags", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Tags side file (.csv or .jsonl).")
-@click.option("--batch-size", type=int, default=64, show_default=True,
-              help="Images per forward pass.")
-@click.option("--workers", type=int, default=2, show_default=True,
-              help=WORKERS_HELP)
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@feature_options
 @click.option("--recompute", is_flag=True, help="Ignore cached features.")
 @json_option
 @quiet_option

@@ -105,11 +105,11 @@ def demo_features(name: str, backbone: str = DEFAULT_BACKBONE,
                            device=device)
 
 
-def collection_features(collection: Any, store_path: str | Path,
-                        backbone: str = DEFAULT_BACKBONE,
-                        backbone_params: dict[str, Any] | None = None, *,
-                        batch_size: int = 64, workers: int = 0, device: str = "cpu",
-                        progress: Progress = QUIET) -> LabeledFeatures:
+def labeled_features(collection: Any, store_path: str | Path,
+                     backbone: str = DEFAULT_BACKBONE,
+                     backbone_params: dict[str, Any] | None = None, *,
+                     batch_size: int = 64, workers: int = 0, device: str = "cpu",
+                     progress: Progress = QUIET) -> LabeledFeatures:
     """Features of a labeled :class:`~dhr_sdk.data.collection.Collection`, cached in a store.
 
     The features go to (or are reused from) the store at ``store_path``. Unreadable images

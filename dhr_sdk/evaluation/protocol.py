@@ -196,8 +196,8 @@ def evaluate_model(model: str | Path | HashModel, queries: str | Path, database:
                    query_labels: str | Path | None = None,
                    database_labels: str | Path | None = None,
                    metrics: MetricSpec = MetricSpec(), seed: int = 0,
-                   cache: str | Path | None = None, batch_size: int = 64, device: str = "cpu",
-                   progress: Progress = QUIET) -> EvalReport:
+                   cache: str | Path | None = None, batch_size: int = 64, workers: int = 0,
+                   device: str = "cpu", progress: Progress = QUIET) -> EvalReport:
     """Measure a fitted model on the user's own queries and database; an :class:`EvalReport`.
 
     No split is drawn and nothing is fitted: ``model`` (a model file, any store holding a
@@ -219,7 +219,8 @@ def evaluate_model(model: str | Path | HashModel, queries: str | Path, database:
     progress.log(f"model {fp}: {hm.hasher.name}, {hm.n_bits} bits, backbone {hm.backbone}")
     q, db = (model_codes(hm, src, labels, role=role, fingerprint=fp,
                          cache=None if cache is None else Path(cache) / f"features-{role}.h5",
-                         batch_size=batch_size, device=device, progress=progress)
+                         batch_size=batch_size, workers=workers, device=device,
+                         progress=progress)
              for role, src, labels in (("queries", queries, query_labels),
                                        ("database", database, database_labels)))
     q_labels, db_labels, names = joint_labels(q, db)
