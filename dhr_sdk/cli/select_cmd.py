@@ -7,12 +7,10 @@ from typing import Any
 
 import click
 
-from dhr_sdk.assessment.selection import (
-    Selection,
+from dhr_sdk.assessment.selection import Selection, requirement_groups, select
+from dhr_sdk.assessment.selection_files import (
     check_outputs,
     export_kind,
-    requirement_groups,
-    select,
     write_csv,
     write_json,
     write_lists,
