@@ -14,9 +14,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from dhr_sdk.serve.app import create_app
-from tests.serve.test_serve import Server, upload, world
-
-__all__ = ["world"]  # the module fixture of tests/test_serve.py, shared here
+from tests.serve.servetools import Server, build_world, upload
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +28,11 @@ def _browser() -> tuple[str, str]:
     if binary is None or driver is None:
         pytest.skip(f"no Chromium and chromedriver on PATH; {INSTALL}")
     return binary, driver
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return build_world(tmp_path_factory.mktemp("serve"))
 
 
 @pytest.fixture(scope="module")
