@@ -7,8 +7,16 @@ from pathlib import Path
 import click
 
 from dhr_sdk.cli.common import config_option, emit_json, json_option, params_option, quiet_option
-from dhr_sdk.cli.pipeline_options import feature_options, make_feature_options, split_params
+from dhr_sdk.cli.pipeline_options import (
+    feature_options,
+    make_feature_options,
+    make_hasher,
+    split_params,
+)
+from dhr_sdk.core.interfaces import Backbone, Hasher
 from dhr_sdk.core.progress import Progress
+from dhr_sdk.core.registry import get_registry
+from dhr_sdk.model.hash_model import HashModel, load_model
 from dhr_sdk.offline.pipeline import build as build_store
 from dhr_sdk.offline.relevance import isolated_codes_warning
 
@@ -40,10 +48,17 @@ def build(collection: Path, out: Path, hasher: str, ranker: str, builder: str, b
     end: an error or a kill leaves the previous store as it was.
     """
     kinds = split_params(params, config, "hasher")
-    store = build_store(collection, out, hasher, kinds["hasher"], ranker=ranker,
-                        ranker_params=kinds["ranker"], builder=builder,
-                        builder_params=kinds["graph_builder"], backbone=backbone,
-                        backbone_params=kinds["backbone"], model=model,
+    reg = get_registry()
+    gb = reg.create("graph_builder", builder, kinds["graph_builder"])
+    rk = reg.create("ranker", ranker, kinds["ranker"])
+    fitted: Hasher | HashModel
+    bb: Backbone | None = None
+    if model is not None:
+        fitted = load_model(model)
+    else:
+        fitted = make_hasher(hasher, kinds["hasher"])
+        bb = reg.create("backbone", backbone, kinds["backbone"])
+    store = build_store(collection, out, fitted, builder=gb, ranker=rk, backbone=bb,
                         options=make_feature_options(batch_size, workers, device),
                         progress=Progress(quiet=quiet or as_json))
     summary = store.summary()

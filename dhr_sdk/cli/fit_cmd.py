@@ -7,8 +7,14 @@ from pathlib import Path
 import click
 
 from dhr_sdk.cli.common import config_option, emit_json, json_option, params_option, quiet_option
-from dhr_sdk.cli.pipeline_options import feature_options, make_feature_options, split_params
+from dhr_sdk.cli.pipeline_options import (
+    feature_options,
+    make_feature_options,
+    make_hasher,
+    split_params,
+)
 from dhr_sdk.core.progress import Progress
+from dhr_sdk.core.registry import get_registry
 from dhr_sdk.offline.pipeline import fit as fit_model
 
 
@@ -42,9 +48,10 @@ def fit(collections: tuple[Path, ...], out: Path, hasher: str, backbone: str,
     then encode many collections: 'dhr encode COLLECTION --model MODEL -o STORE'.
     """
     kinds = split_params(params, config, "hasher")
-    model = fit_model(list(collections), out, hasher, kinds["hasher"], backbone=backbone,
-                      backbone_params=kinds["backbone"], train=train, train_labels=train_labels,
-                      tags_file=tags, seed=seed,
+    h = make_hasher(hasher, kinds["hasher"], seed)
+    bb = get_registry().create("backbone", backbone, kinds["backbone"])
+    model = fit_model(list(collections), out, h, bb, train=train, train_labels=train_labels,
+                      tags_file=tags,
                       options=make_feature_options(batch_size, workers, device),
                       progress=Progress(quiet=quiet or as_json))
     summary = {"model": str(out), "hasher": model.hasher.name, "n_bits": model.n_bits,

@@ -9,8 +9,10 @@ from typing import Any, TypeVar
 import click
 
 from dhr_sdk.cli.common import WORKERS_HELP, plugin_params
-from dhr_sdk.core.errors import ParamsError
+from dhr_sdk.core.errors import DhrError, ParamsError
+from dhr_sdk.core.interfaces import Hasher
 from dhr_sdk.core.params import parse_key_values
+from dhr_sdk.core.registry import get_registry
 from dhr_sdk.offline.pipeline import FeatureOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,6 +36,15 @@ def feature_options(f: F) -> F:
 
 def make_feature_options(batch_size: int, workers: int, device: str) -> FeatureOptions:
     return FeatureOptions(batch_size=batch_size, workers=workers, device=device)
+
+
+def make_hasher(name: str, params: dict[str, Any], seed: int | None = None) -> Hasher:
+    """Hasher ``name`` with validated ``params``; ``seed`` (``--seed``) overrides theirs."""
+    if seed is not None:
+        if "seed" not in get_registry().get("hasher", name).cls.Params.model_fields:
+            raise DhrError(f"hasher {name!r} has no seed parameter")
+        params = {**params, "seed": seed}
+    return get_registry().create("hasher", name, params)
 
 
 def split_params(pairs: Sequence[str], config: Path | None,

@@ -51,7 +51,6 @@ from dhr_sdk.offline.pipeline import (
     encode,
     fit,
     graph_and_rank,
-    make_plugin,
 )
 
 #: The paper's *zoo* requirement ("animals" of CIFAR-10) through the demo's class mapping
@@ -181,7 +180,7 @@ def build_demo_stores(out: Path, manifest: dict[str, Any], cfg: DemoConfig,
     data = data_dir if data_dir is not None else out / "data"
     folders = [data / c["path"] for c in manifest["collections"]]
     stores = [out / "stores" / f"{c['name']}.h5" for c in manifest["collections"]]
-    bb = make_plugin("backbone", cfg.backbone, cfg.backbone_params)
+    bb = get_registry().create("backbone", cfg.backbone, cfg.backbone_params)
     for folder, store in zip(folders, stores, strict=True):
         collection_features(folder, bb, store=store, options=options, progress=progress)
     model = out / "model.h5"
@@ -194,8 +193,8 @@ def build_demo_stores(out: Path, manifest: dict[str, Any], cfg: DemoConfig,
             train, train_labels = public_training_set(data, manifest, cfg.public_train,
                                                       cfg.seed)
         progress.log(f"labeled public training set for {cfg.hasher}: {train}")
-    fit([str(s) for s in stores], model, cfg.hasher, cfg.hasher_params,
-        backbone=cfg.backbone, backbone_params=cfg.backbone_params, cache=False,
+    fit([str(s) for s in stores], model,
+        get_registry().create("hasher", cfg.hasher, cfg.hasher_params), bb, cache=False,
         train=train, train_labels=train_labels, options=options, progress=progress)
     for folder, store in progress.iterate(list(zip(folders, stores, strict=True)),
                                           desc="build stores", unit="store"):

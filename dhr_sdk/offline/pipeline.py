@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 
 from dhr_sdk.core.errors import DhrError
-from dhr_sdk.core.interfaces import Backbone, FitData, FitImages, Hasher
+from dhr_sdk.core.interfaces import Backbone, FitData, FitImages, GraphBuilder, Hasher, Ranker
 from dhr_sdk.core.progress import QUIET, Progress
-from dhr_sdk.core.registry import get_registry
 from dhr_sdk.data.collection import Collection
 from dhr_sdk.data.features import extract_collection
 from dhr_sdk.model.hash_model import HashModel, load_model, save_model
@@ -39,10 +38,6 @@ class FeatureOptions:
     device: str = "cpu"
 
 
-def make_plugin(kind: str, name: str, params: dict[str, Any] | None = None) -> Any:
-    return get_registry().create(kind, name, params or {})
-
-
 def _is_store(path: Path) -> bool:
     return path.is_file()
 
@@ -53,19 +48,6 @@ def _source(collection: str | Path, out: str | Path, work: Path) -> str | Path:
         return work if os.path.samefile(collection, out) else collection
     except OSError:
         return collection
-
-
-def _make_hasher(hasher: str, params: dict[str, Any] | None, seed: int | None) -> Hasher:
-    """The hasher plugin with validated params (``seed`` overriding the params' seed)."""
-    values = dict(params or {})
-    h = make_plugin("hasher", hasher, values)
-    if seed is not None:
-        if "seed" not in type(h).Params.model_fields:
-            raise DhrError(f"hasher {hasher!r} has no seed parameter")
-        h = make_plugin("hasher", hasher, {**values, "seed": seed})
-    if not isinstance(h, Hasher):
-        raise DhrError(f"plugin {hasher!r} is not a hasher")
-    return h
 
 
 def open_collection(source: str | Path, labels_file: str | Path | None = None,
@@ -128,14 +110,14 @@ def fit_images(records: Sequence[CollectionRecord], backbone: Backbone,
                      workers=o.workers)
 
 
-def fit(collections: Sequence[str | Path], out: str | Path, hasher: str,
-        hasher_params: dict[str, Any] | None = None, *, backbone: str = "pixels",
-        backbone_params: dict[str, Any] | None = None, train: str | Path | None = None,
+def fit(collections: Sequence[str | Path], out: str | Path, hasher: Hasher,
+        backbone: Backbone, *, train: str | Path | None = None,
         train_labels: str | Path | None = None, tags_file: str | Path | None = None,
-        seed: int | None = None, cache: bool = True, options: FeatureOptions | None = None,
+        cache: bool = True, options: FeatureOptions | None = None,
         progress: Progress = QUIET) -> HashModel:
-    """Fit ``hasher`` on the features of ``collections`` (plus an optional labeled training
-    collection, GAH's TP-A set) and save the model to ``out``.
+    """Fit ``hasher`` (an unfitted instance, fitted in place) on the ``backbone`` features
+    of ``collections`` (plus an optional labeled training collection, GAH's TP-A set) and
+    save the model to ``out``.
 
     Store sources keep their feature cache; with ``cache`` and a single folder the features
     are cached in ``out`` (the model file is a store too). ``out`` is written once, at the
@@ -148,12 +130,10 @@ def fit(collections: Sequence[str | Path], out: str | Path, hasher: str,
                        "with 'dhr features --tags' to fit on several")
     if (train is None) != (train_labels is None):
         raise DhrError("--train and --labels must be given together")
-    h = _make_hasher(hasher, hasher_params, seed)
-    bb = make_plugin("backbone", backbone, backbone_params)
-    _check_train(h, train)
+    _check_train(hasher, train)
     with staged(out) as work:
-        return _fit_into(work, out, collections, h, bb, train, train_labels, tags_file, cache,
-                         options, progress)
+        return _fit_into(work, out, collections, hasher, backbone, train, train_labels,
+                         tags_file, cache, options, progress)
 
 
 def _check_train(h: Hasher, train: str | Path | None) -> None:
@@ -228,38 +208,35 @@ def encode(collection: str | Path, model: str | Path | HashModel, out: str | Pat
     return rec
 
 
-def build(collection: str | Path, out: str | Path, hasher: str,
-          hasher_params: dict[str, Any] | None = None, *, ranker: str = "cpr",
-          ranker_params: dict[str, Any] | None = None, builder: str = "hamming",
-          builder_params: dict[str, Any] | None = None, backbone: str = "pixels",
-          backbone_params: dict[str, Any] | None = None, model: str | Path | None = None,
+def build(collection: str | Path, out: str | Path, model: Hasher | HashModel, *,
+          builder: GraphBuilder, ranker: Ranker, backbone: Backbone | None = None,
           options: FeatureOptions | None = None, progress: Progress = QUIET,
           **fit_kwargs: Any) -> Store:
-    """Everything off-line for one collection into one store: fit (skipped when ``model``
-    is given), encode, graph, rank.
+    """Everything off-line for one collection into one store: fit ``model`` when it is an
+    unfitted hasher (on ``backbone`` features; a fitted :class:`HashModel` skips it), then
+    encode, graph with ``builder``, rank with ``ranker``.
 
-    Every plugin's params are validated before anything is written, and the store is
-    written once, at the end: an error or a kill at any point leaves the previous store as
-    it was (:func:`dhr_sdk.store.staged`).
+    The inputs are checked before anything is written, and the store is written once, at
+    the end: an error or a kill at any point leaves the previous store as it was
+    (:func:`dhr_sdk.store.staged`).
     """
-    hm: HashModel | None = load_model(model) if model is not None else None
-    if hm is None:
-        _check_train(_make_hasher(hasher, hasher_params, fit_kwargs.get("seed")),
-                     fit_kwargs.get("train"))
-        make_plugin("backbone", backbone, backbone_params)
-    gb = make_plugin("graph_builder", builder, builder_params)
-    rk = make_plugin("ranker", ranker, ranker_params)
-    steps = 3 if hm is not None else 4
+    if isinstance(model, Hasher):
+        if backbone is None:
+            raise DhrError("give the backbone whose features the hasher learns from")
+        _check_train(model, fit_kwargs.get("train"))
+        bb = backbone
+    steps = 3 if isinstance(model, HashModel) else 4
     with staged(out) as work:
         src = _source(collection, out, work)
-        if hm is None:
-            progress.log(f"[1/{steps}] fit {hasher}")
-            hm = fit([src], work, hasher, hasher_params, backbone=backbone,
-                     backbone_params=backbone_params, options=options, progress=progress,
-                     **fit_kwargs)
+        if isinstance(model, Hasher):
+            progress.log(f"[1/{steps}] fit {model.name}")
+            hm = fit([src], work, model, bb, options=options, progress=progress, **fit_kwargs)
+        else:
+            hm = model
         step = steps - 2
         progress.log(f"[{step}/{steps}] encode")
         encode(src, hm, work, options=options, progress=progress)
-        progress.log(f"[{step + 1}/{steps}] graph {builder}, [{step + 2}/{steps}] rank {ranker}")
-        graph_and_rank(work, gb, None, rk, None, progress)
+        progress.log(f"[{step + 1}/{steps}] graph {builder.name}, "
+                     f"[{step + 2}/{steps}] rank {ranker.name}")
+        graph_and_rank(work, builder, None, ranker, None, progress)
     return Store(out)

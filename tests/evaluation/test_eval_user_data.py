@@ -28,6 +28,7 @@ from dhr_sdk.evaluation.spec import MetricSpec
 from dhr_sdk.model.hash_model import HashModel, load_model
 from dhr_sdk.offline.pipeline import encode, fit
 from dhr_sdk.store import Store
+from tests.plugintools import backbone, hasher
 
 SCHEMES = {"A": {"cat": 0.3, "dog": 0.3, "bird": 0.4},
            "B": {"cat": 0.5, "dog": 0.2, "horse": 0.3}}
@@ -45,7 +46,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def model(demo: Path) -> Path:
     """ITQ, 32 bits, fitted on collection A (the model file also caches A's features)."""
     path = demo / "model.h5"
-    fit([demo / "demo/collections/A"], path, "itq", {"n_bits": 32, "n_iter": 10})
+    fit([demo / "demo/collections/A"], path, hasher("itq", n_bits=32, n_iter=10), backbone())
     return path
 
 
@@ -240,8 +241,8 @@ def other_stores(demo: Path) -> dict[str, Path]:
     out = {}
     for name, bits, seed in (("short", 16, 0), ("other", 32, 1)):
         m = demo / f"model-{name}.h5"
-        fit([demo / "demo/collections/A"], m, "itq", {"n_bits": bits, "seed": seed},
-            backbone_params={"size": 8}, cache=False)
+        fit([demo / "demo/collections/A"], m, hasher("itq", n_bits=bits, seed=seed),
+            backbone(size=8), cache=False)
         out[name] = demo / f"A-{name}.h5"
         encode(demo / "demo/collections/A", m, out[name], labels_file=labels(demo, "A"))
     out["unlabeled"] = demo / "A-unlabeled.h5"

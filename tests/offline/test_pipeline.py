@@ -17,6 +17,7 @@ from dhr_sdk.model.hash_model import load_model
 from dhr_sdk.offline.pipeline import build, encode, fit
 from dhr_sdk.store import Store
 from tests.clitools import write_images
+from tests.plugintools import backbone, graph_and_ranker, hasher
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,8 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_one_model_encodes_many_collections(folders: dict[str, Path]) -> None:
     tmp = folders["tmp"]
-    model = fit([folders["a"], folders["b"]], tmp / "m.h5", "itq", {"n_bits": 16})
+    model = fit([folders["a"], folders["b"]], tmp / "m.h5", hasher("itq", n_bits=16),
+                backbone())
     assert model.n_bits == 16 and load_model(tmp / "m.h5").hasher.name == "itq"
     # the model's codes on each collection equal encoding that collection's features
     rec_a = encode(folders["a"], tmp / "m.h5", tmp / "a.h5")
@@ -52,26 +54,26 @@ def test_one_model_encodes_many_collections(folders: dict[str, Path]) -> None:
 
 def test_fit_is_seeded_and_validates(folders: dict[str, Path]) -> None:
     tmp = folders["tmp"]
-    m1 = fit([folders["a"]], tmp / "s1.h5", "lsh", {"n_bits": 16}, seed=3)
-    m2 = fit([folders["a"]], tmp / "s2.h5", "lsh", {"n_bits": 16}, seed=3)
-    m3 = fit([folders["a"]], tmp / "s3.h5", "lsh", {"n_bits": 16}, seed=4)
+    m1 = fit([folders["a"]], tmp / "s1.h5", hasher("lsh", n_bits=16, seed=3), backbone())
+    m2 = fit([folders["a"]], tmp / "s2.h5", hasher("lsh", n_bits=16, seed=3), backbone())
+    m3 = fit([folders["a"]], tmp / "s3.h5", hasher("lsh", n_bits=16, seed=4), backbone())
     x = np.random.default_rng(0).random((5, 784)).astype(np.float32)
     assert np.array_equal(m1.hasher.encode(x), m2.hasher.encode(x))
     assert not np.array_equal(m1.hasher.encode(x), m3.hasher.encode(x))
     with pytest.raises(DhrError, match="together"):
-        fit([folders["a"]], tmp / "x.h5", "itq", train=folders["b"])
+        fit([folders["a"]], tmp / "x.h5", hasher("itq"), backbone(), train=folders["b"])
     with pytest.raises(DhrError, match="does not exist"):
-        fit([tmp / "missing"], tmp / "x.h5", "itq")
+        fit([tmp / "missing"], tmp / "x.h5", hasher("itq"), backbone())
     with pytest.raises(DhrError, match="single collection"):
-        fit([folders["a"], folders["b"]], tmp / "x.h5", "itq", tags_file=folders["labels"])
+        fit([folders["a"], folders["b"]], tmp / "x.h5", hasher("itq"), backbone(),
+            tags_file=folders["labels"])
 
 
 def test_fit_with_labeled_training_set(folders: dict[str, Path]) -> None:
     """--train DIR --labels FILE reaches the hasher as FitData.train_features/labels."""
-    from dhr_sdk.offline.pipeline import collection_features, make_plugin
+    from dhr_sdk.offline.pipeline import collection_features
 
-    bb = make_plugin("backbone", "pixels")
-    feats, rec = collection_features(folders["a"], bb, store=None,
+    feats, rec = collection_features(folders["a"], backbone(), store=None,
                                      labels_file=folders["labels"])
     assert feats.shape == (80, 784) and rec.labels is not None
     assert rec.labels.shape == (80, 10) and rec.label_names == [str(k) for k in range(10)]
@@ -80,8 +82,8 @@ def test_fit_with_labeled_training_set(folders: dict[str, Path]) -> None:
 
 def test_build_one_liner_and_cli(folders: dict[str, Path]) -> None:
     tmp = folders["tmp"]
-    store = build(folders["a"], tmp / "built.h5", "itq", {"n_bits": 16},
-                  ranker_params={"solver": "closed"})
+    store = build(folders["a"], tmp / "built.h5", hasher("itq", n_bits=16), backbone=backbone(),
+                  **graph_and_ranker())
     assert store.elements()[-3:] == ["graph", "rank", "importance"]
     res = CliRunner().invoke(cli, ["build", str(folders["b"]), "-o", str(tmp / "cli.h5"),
                                    "--hasher", "pcah", "-p", "n_bits=16", "-p",

@@ -27,6 +27,7 @@ from dhr_sdk.offline.pipeline import build, encode, fit
 from dhr_sdk.offline.relevance import graph_and_rank, import_codes
 from dhr_sdk.store import Store, StoreWriteError, atomic, writer
 from dhr_sdk.testing import clustered_codes
+from tests.plugintools import backbone, graph_and_ranker, hasher
 
 BUILD = ["-p", "n_bits=16", "-p", "ranker.solver=closed"]
 
@@ -45,7 +46,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def template(images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete, assessable store (ITQ 16 bits) built once; tests work on copies."""
     out = tmp_path_factory.mktemp("template") / "old.h5"
-    build(images, out, "itq", {"n_bits": 16}, ranker_params={"solver": "closed"})
+    build(images, out, hasher("itq", n_bits=16), backbone=backbone(), **graph_and_ranker())
     return out
 
 
@@ -95,17 +96,18 @@ def replaces(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_every_multi_element_command_replaces_the_store_once(
         old: Path, images: Path, tmp_path: Path, replaces: list[str]) -> None:
-    build(images, old, "itq", {"n_bits": 32}, ranker_params={"solver": "closed"})
+    build(images, old, hasher("itq", n_bits=32), backbone=backbone(), **graph_and_ranker())
     assert replaces == ["s.h5"] and Store(old).read_model().n_bits == 32
     encode(images, old, tmp_path / "e.h5")
     assert replaces[1:] == ["e.h5"]
     graph_and_rank(tmp_path / "e.h5", ranker_params={"solver": "closed"})
-    fit([images], tmp_path / "m.h5", "lsh", {"n_bits": 16})
+    fit([images], tmp_path / "m.h5", hasher("lsh", n_bits=16), backbone())
     np.save(tmp_path / "c.npy", clustered_codes(30, 16, 3, 0.05))
     import_codes(tmp_path / "i.h5", tmp_path / "c.npy")
     import_codes(tmp_path / "i.h5", tmp_path / "c.npy", overwrite=True)
     assert replaces == ["s.h5", "e.h5", "e.h5", "m.h5", "i.h5", "i.h5"]
-    build(old, old, "itq", {"n_bits": 16}, ranker_params={"solver": "closed"})  # a store source
+    build(old, old, hasher("itq", n_bits=16), backbone=backbone(),  # a store source
+          **graph_and_ranker())
     assert replaces[-1] == "s.h5" and len(replaces) == 7
     assessable(old)
     assert listing(tmp_path) == ["c.npy", "e.h5", "i.h5", "m.h5", "s.h5"]
@@ -134,7 +136,7 @@ def test_a_failure_late_in_a_command_leaves_the_store_byte_identical(
 
     monkeypatch.setattr(writer.StoreWriter, "write_importance", broken)
     with pytest.raises(RuntimeError, match="could not be stored"):
-        build(images, old, "itq", {"n_bits": 32}, ranker_params={"solver": "closed"})
+        build(images, old, hasher("itq", n_bits=32), backbone=backbone(), **graph_and_ranker())
     with pytest.raises(RuntimeError, match="could not be stored"):
         graph_and_rank(old, ranker_params={"solver": "closed"})
     monkeypatch.setattr(writer.StoreWriter, "write_codes", broken)
@@ -184,7 +186,7 @@ def test_sigkill_in_the_write_phase_of_build_keeps_the_previous_store(old: Path,
         child.wait()
     assert old.read_bytes() == before
     assessable(old)
-    build(images, old, "itq", {"n_bits": 32}, ranker_params={"solver": "closed"})
+    build(images, old, hasher("itq", n_bits=32), backbone=backbone(), **graph_and_ranker())
     assert listing(old.parent) == ["marker", "s.h5"]  # the dead build's copy is removed
     assert Store(old).read_model().n_bits == 32
     assessable(old)

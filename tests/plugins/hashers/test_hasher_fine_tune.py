@@ -21,8 +21,9 @@ from dhr_sdk.core.interfaces import FitData
 from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.model.finetuned import FineTunedBackbone
 from dhr_sdk.model.hash_model import load_model
-from dhr_sdk.offline.pipeline import encode, fit, make_plugin
+from dhr_sdk.offline.pipeline import encode, fit
 from dhr_sdk.store import Store
+from tests.plugintools import backbone, hasher
 
 CNN = {"weights": "none", "image_size": 32}
 FAST: dict[str, dict[str, Any]] = {
@@ -55,21 +56,21 @@ def test_fine_tune_asks_for_images_and_refuses_without_them() -> None:
 
 def test_pixels_backbone_has_nothing_to_fine_tune(folder: Path, tmp_path: Path) -> None:
     with pytest.raises(DhrError, match="no trainable weights"):
-        fit([folder], tmp_path / "m.h5", "nrdh", FAST["nrdh"])
+        fit([folder], tmp_path / "m.h5", hasher("nrdh", **FAST["nrdh"]), backbone())
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["nrdh", "dstgeh"])
 def test_fine_tuned_model_encodes_through_its_backbone(name: str, folder: Path,
                                                        tmp_path: Path) -> None:
-    model = fit([folder], tmp_path / "m.h5", name, FAST[name], backbone="resnet18",
-                backbone_params=CNN)
+    model = fit([folder], tmp_path / "m.h5", hasher(name, **FAST[name]),
+                backbone("resnet18", **CNN))
     state = model.hasher.backbone_state()
     assert state is not None
     history = model.hasher.get_state()
     assert history["history/fine_tune"].shape == (2,)
     # the weights moved away from the backbone plugin's own initialisation
-    plugin = make_plugin("backbone", "resnet18", CNN)
+    plugin = backbone("resnet18", **CNN)
     initial = plugin.build().state_dict()
     assert state.keys() == initial.keys()
     moved = [k for k, v in initial.items() if v.is_floating_point()
@@ -97,8 +98,8 @@ def test_fine_tuned_model_encodes_through_its_backbone(name: str, folder: Path,
 
 @pytest.mark.slow
 def test_fine_tuning_is_seeded(folder: Path, tmp_path: Path) -> None:
-    runs = [fit([folder], tmp_path / f"m{i}.h5", "nrdh", FAST["nrdh"], backbone="resnet18",
-                backbone_params=CNN, seed=i // 2) for i in range(3)]
+    runs = [fit([folder], tmp_path / f"m{i}.h5", hasher("nrdh", **FAST["nrdh"], seed=i // 2),
+                backbone("resnet18", **CNN)) for i in range(3)]
     states = [r.hasher.backbone_state() or {} for r in runs]
     assert all(np.array_equal(states[0][k], states[1][k]) for k in states[0])
     assert not all(np.array_equal(states[0][k], states[2][k]) for k in states[0])
@@ -106,17 +107,16 @@ def test_fine_tuning_is_seeded(folder: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_state_and_params_must_agree(folder: Path, tmp_path: Path) -> None:
-    model = fit([folder], tmp_path / "m.h5", "dstgeh", FAST["dstgeh"], backbone="resnet18",
-                backbone_params=CNN)
+    model = fit([folder], tmp_path / "m.h5", hasher("dstgeh", **FAST["dstgeh"]),
+                backbone("resnet18", **CNN))
     frozen = DSTGeHHasher(**{**FAST["dstgeh"], "fine_tune": False})
     with pytest.raises(DhrError, match="has fine-tuned backbone weights"):
         frozen.set_state(model.hasher.get_state())
     # a fine-tuned model whose backbone params changed no longer fits its weights
-    broken = FineTunedBackbone(make_plugin("backbone", "resnet18",
-                                           {**CNN, "pooling": "max"}),
+    broken = FineTunedBackbone(backbone("resnet18", **{**CNN, "pooling": "max"}),
                                model.hasher.backbone_state() or {})
     assert broken.build() is not None  # pooling has no weights: same state dict fits
-    wrong = FineTunedBackbone(make_plugin("backbone", "resnet50", CNN),
+    wrong = FineTunedBackbone(backbone("resnet50", **CNN),
                               model.hasher.backbone_state() or {})
     with pytest.raises(DhrError, match="do not fit backbone 'resnet50'"):
         wrong.build()
@@ -149,7 +149,7 @@ def test_evaluation_fits_on_images_and_encodes_through_the_fine_tuned_backbone()
 
     d = load_demo_arrays("animal-mnist")
     images = d.images[:48]
-    bb = make_plugin("backbone", "resnet18", CNN)
+    bb = backbone("resnet18", **CNN)
     data = LabeledFeatures("tiny", features_from_arrays(images, bb), d.labels[:48],
                            tuple(d.class_names), "resnet18", CNN,
                            image_dataset=ArrayImages(images, bb.transform()))
