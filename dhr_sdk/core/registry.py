@@ -27,19 +27,23 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
-import re
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import pluggy
 
 from dhr_sdk.core import hookspecs
 from dhr_sdk.core.errors import PluginError
 from dhr_sdk.core.interfaces import BASES, KINDS, Plugin
-from dhr_sdk.core.params import build_params
+from dhr_sdk.core.registration import (
+    BrokenPlugin,
+    NameConflict,
+    PluginWarning,
+    Registration,
+    is_builtin,
+)
 
 if TYPE_CHECKING:
     from dhr_sdk.core.interfaces import Assessor, Backbone, GraphBuilder, Hasher, Ranker
@@ -47,73 +51,6 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "dhr"
 ALLOW_ENV = "DHR_PLUGINS"
 DENY_ENV = "DHR_DISABLE_PLUGINS"
-#: The distribution whose entry points are the built-in plugins.
-BUILTIN_DISTRIBUTION = "dhr-sdk"
-
-
-def canonical_name(distribution: str) -> str:
-    """A distribution name normalised as pip compares them (``dhr_SDK`` == ``dhr-sdk``)."""
-    return re.sub(r"[-_.]+", "-", distribution).lower()
-
-
-def is_builtin(distribution: str) -> bool:
-    return canonical_name(distribution) == BUILTIN_DISTRIBUTION
-
-
-def dist_label(distribution: str, version: str) -> str:
-    return f"{distribution} {version}" if version else distribution
-
-
-@dataclass(frozen=True)
-class Registration:
-    """One implementation and where it came from."""
-
-    kind: str
-    name: str
-    cls: type[Plugin]
-    plugin: str
-    distribution: str
-    version: str
-    distribution_version: str = ""
-
-    @property
-    def builtin(self) -> bool:
-        return is_builtin(self.distribution)
-
-    def create(self, params: Mapping[str, Any] | None = None) -> Plugin:
-        """Instantiate with validated params (one-line :class:`ParamsError` on bad input)."""
-        p = build_params(self.cls.Params, params or {}, f"{self.kind} {self.name!r}")
-        return self.cls(p)
-
-
-@dataclass(frozen=True)
-class BrokenPlugin:
-    """A plugin that could not be loaded or registered, with the reason."""
-
-    plugin: str
-    distribution: str
-    error: str
-
-
-@dataclass(frozen=True)
-class NameConflict:
-    """A third-party implementation that claimed a built-in's kind and name, and lost."""
-
-    ignored: Registration
-    builtin: Registration
-
-    @property
-    def message(self) -> str:
-        i, b = self.ignored, self.builtin
-        return (f"{i.kind} {i.name!r} of plugin {i.plugin!r} "
-                f"({dist_label(i.distribution, i.distribution_version)}) is ignored: the "
-                f"name belongs to the built-in {i.kind} of "
-                f"{dist_label(b.distribution, b.distribution_version)}, which stays in use; "
-                "a third-party plugin must use another name")
-
-
-class PluginWarning(UserWarning):
-    """Emitted when a plugin is broken or loses a name to a built-in; shown as one line."""
 
 
 def _split_env(name: str) -> set[str] | None:
@@ -123,15 +60,44 @@ def _split_env(name: str) -> set[str] | None:
     return {item.strip() for item in raw.split(",") if item.strip()}
 
 
-class Registry:
-    """Implementations by kind and name, plus the plugins that failed."""
+class Loader(Protocol):
+    """What fills a :class:`Registry` on demand (the :class:`PluginManager`)."""
 
-    def __init__(self, deny: set[str] | None = None) -> None:
+    def load_for(self, name: str) -> None: ...
+    def load_entry_points(self, strict: bool = False) -> None: ...
+
+
+class Registry:
+    """Implementations by kind and name, plus the plugins that failed.
+
+    With a ``loader``, plugins load on demand: :meth:`get` of a built-in name imports only
+    the built-in entry points (the one named like it first), which is final because a
+    built-in always wins its name; anything else — another name, :meth:`names`,
+    :meth:`all`, :attr:`broken`, :attr:`conflicts` — loads every entry point first."""
+
+    def __init__(self, deny: set[str] | None = None, loader: Loader | None = None) -> None:
         self._items: dict[str, dict[str, Registration]] = {k: {} for k in KINDS}
         self._conflicts: dict[tuple[str, str], str] = {}
-        self.broken: list[BrokenPlugin] = []
-        self.conflicts: list[NameConflict] = []
+        self._broken: list[BrokenPlugin] = []
+        self._name_conflicts: list[NameConflict] = []
         self._deny = deny or set()
+        self._loader = loader
+
+    def _load_all(self) -> None:
+        if self._loader is not None:
+            self._loader.load_entry_points()
+
+    @property
+    def broken(self) -> list[BrokenPlugin]:
+        """Plugins that could not be loaded or registered (after loading them all)."""
+        self._load_all()
+        return self._broken
+
+    @property
+    def conflicts(self) -> list[NameConflict]:
+        """Third-party implementations that lost a built-in's name (after loading all)."""
+        self._load_all()
+        return self._name_conflicts
 
     def add(self, kind: str, cls: type[Plugin], plugin: str, distribution: str,
             version: str) -> None:
@@ -150,8 +116,8 @@ class Registry:
             builtin, ignored = (existing, new) if existing.builtin else (new, existing)
             self._items[kind][name] = builtin
             self._conflicts.pop((kind, name), None)
-            self.conflicts.append(NameConflict(ignored, builtin))
-            warnings.warn(f"dhr plugin {ignored.plugin!r}: {self.conflicts[-1].message}",
+            self._name_conflicts.append(NameConflict(ignored, builtin))
+            warnings.warn(f"dhr plugin {ignored.plugin!r}: {self._name_conflicts[-1].message}",
                           PluginWarning, stacklevel=2)
             return
         if existing is not None:
@@ -165,6 +131,10 @@ class Registry:
         """The registration of ``name``; unknown names list the available choices."""
         if kind not in self._items:
             raise PluginError(f"unknown plugin kind {kind!r}; kinds: {', '.join(KINDS)}")
+        if name not in self._items[kind] and self._loader is not None:
+            self._loader.load_for(name)
+            if name not in self._items[kind]:
+                self._load_all()
         if (kind, name) in self._conflicts:
             raise PluginError(self._conflicts[(kind, name)])
         try:
@@ -199,9 +169,11 @@ class Registry:
         return instance
 
     def names(self, kind: str) -> list[str]:
+        self._load_all()
         return sorted(self._items[kind])
 
     def all(self) -> list[Registration]:
+        self._load_all()
         return [r for k in KINDS for r in sorted(self._items[k].values(), key=lambda r: r.name)]
 
 
@@ -211,11 +183,44 @@ class PluginManager:
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
-        self.registry = Registry(deny=_split_env(DENY_ENV))
+        self.registry = Registry(deny=_split_env(DENY_ENV), loader=self)
+        self._entry_points: list[tuple[md.EntryPoint, str, str]] | None = None
+        self._loaded: set[tuple[str, str]] = set()
 
     def load_entry_points(self, strict: bool = False) -> None:
-        """Import and register every module of the ``dhr`` entry-point group, the
-        built-in distribution's first."""
+        """Import and register every module of the ``dhr`` entry-point group not loaded
+        yet, the built-in distribution's first."""
+        for ep, dist, version in self._allowed():
+            self._load(ep, dist, version, strict)
+
+    def load_for(self, name: str) -> None:
+        """Load only the built-in entry points, the one named ``name`` first, stopping as
+        soon as ``name`` is registered (the built-in that owns a name always keeps it)."""
+        builtin = [e for e in self._allowed() if is_builtin(e[1])]
+        for ep, dist, version in sorted(builtin, key=lambda e: e[0].name != name):
+            self._load(ep, dist, version, strict=False)
+            if any(name in items for items in self.registry._items.values()):
+                return
+
+    def _load(self, ep: md.EntryPoint, dist: str, version: str, strict: bool) -> None:
+        if (dist, ep.name) in self._loaded:
+            return
+        self._loaded.add((dist, ep.name))
+        try:
+            module = ep.load()
+        except Exception as exc:  # isolation: any import failure is reported
+            self._broken(ep.name, dist, f"import failed: {type(exc).__name__}: {exc}", strict)
+            return
+        self.register_module(module, ep.name, dist, version, strict=strict)
+
+    def _allowed(self) -> list[tuple[md.EntryPoint, str, str]]:
+        """The group's entry points the allow and deny lists let through, with their
+        distribution and version, built-in first (computed once)."""
+        if self._entry_points is None:
+            self._entry_points = self._scan()
+        return self._entry_points
+
+    def _scan(self) -> list[tuple[md.EntryPoint, str, str]]:
         allow = _split_env(ALLOW_ENV)
         deny = _split_env(DENY_ENV) or set()
         dists: dict[int, tuple[str, str]] = {}
@@ -232,18 +237,15 @@ class PluginManager:
         def order(ep: md.EntryPoint) -> tuple[bool, str]:
             return (ep.dist is None or not is_builtin(origin(ep)[0]), ep.name)
 
+        out = []
         for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=order):
             dist, version = origin(ep)
             if allow is not None and not ({ep.name, dist} & allow):
                 continue
             if {ep.name, dist} & deny:
                 continue
-            try:
-                module = ep.load()
-            except Exception as exc:  # isolation: any import failure is reported
-                self._broken(ep.name, dist, f"import failed: {type(exc).__name__}: {exc}", strict)
-                continue
-            self.register_module(module, ep.name, dist, version, strict=strict)
+            out.append((ep, dist, version))
+        return out
 
     def register_module(self, module: ModuleType | object, name: str,
                         distribution: str = "local", version: str = "0",
@@ -282,7 +284,7 @@ class PluginManager:
     def _broken(self, plugin: str, dist: str, error: str, strict: bool) -> None:
         if strict:
             raise PluginError(f"plugin {plugin!r} ({dist}): {error}")
-        self.registry.broken.append(BrokenPlugin(plugin, dist, error))
+        self.registry._broken.append(BrokenPlugin(plugin, dist, error))
         warnings.warn(f"dhr plugin {plugin!r} ({dist}) is broken: {error}", PluginWarning,
                       stacklevel=2)
 
@@ -291,12 +293,10 @@ _manager: PluginManager | None = None
 
 
 def get_manager() -> PluginManager:
-    """The process-wide manager, loading entry points on first use."""
+    """The process-wide manager; its registry loads entry points when asked for them."""
     global _manager
     if _manager is None:
-        manager = PluginManager()
-        manager.load_entry_points()
-        _manager = manager
+        _manager = PluginManager()
     return _manager
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dhr_sdk.core.errors import PluginError
 from dhr_sdk.core.interfaces import Plugin
-from dhr_sdk.core.registry import Registration, canonical_name, dist_label, get_registry
+from dhr_sdk.core.registration import Registration, canonical_name, dist_label
+from dhr_sdk.core.registry import get_registry
 from dhr_sdk.store.format import Provenance
 
 

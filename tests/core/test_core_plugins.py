@@ -8,7 +8,8 @@ import pytest
 
 from dhr_sdk.core import registry as plugins
 from dhr_sdk.core.errors import PluginError
-from dhr_sdk.core.registry import PluginManager, PluginWarning
+from dhr_sdk.core.registration import PluginWarning
+from dhr_sdk.core.registry import PluginManager
 from tests.fakedist import hasher_module, make_distribution
 
 
@@ -46,9 +47,9 @@ def test_broken_import_is_reported_and_isolated(tmp_path: Path, fresh_plugins) -
         {"broken_mod": "raise RuntimeError('boom')\n", "fine_mod": hasher_module("fine")})
     fresh_plugins.syspath_prepend(str(path))
     fresh_plugins.setenv("DHR_PLUGINS", "dhr-broken")
+    reg = plugins.get_registry()  # loads nothing yet
     with pytest.warns(PluginWarning, match="boom"):
-        reg = plugins.get_registry()
-    assert reg.names("hasher") == ["fine"]
+        assert reg.names("hasher") == ["fine"]
     assert [(b.plugin, b.distribution) for b in reg.broken] == [("broken", "dhr-broken")]
     assert "RuntimeError: boom" in reg.broken[0].error
 
@@ -59,9 +60,9 @@ def test_misspelled_hook_fails_loudly(tmp_path: Path, fresh_plugins) -> None:
                              {"typo_mod": source})
     fresh_plugins.syspath_prepend(str(path))
     fresh_plugins.setenv("DHR_PLUGINS", "typo")
+    reg = plugins.get_registry()
     with pytest.warns(PluginWarning, match="register_hasher"):
-        reg = plugins.get_registry()
-    assert "unknown hook" in reg.broken[0].error
+        assert "unknown hook" in reg.broken[0].error
     manager = PluginManager()
     import typo_mod  # type: ignore[import-not-found]
 
@@ -75,9 +76,8 @@ def test_two_plugins_claiming_one_name_are_both_named(tmp_path: Path, fresh_plug
         {"dup_a": hasher_module("same", "A"), "dup_b": hasher_module("same", "B")})
     fresh_plugins.syspath_prepend(str(path))
     fresh_plugins.setenv("DHR_PLUGINS", "dhr-dup")
-    with pytest.warns(PluginWarning):
-        reg = plugins.get_registry()
-    with pytest.raises(PluginError) as err:
+    reg = plugins.get_registry()
+    with pytest.warns(PluginWarning), pytest.raises(PluginError) as err:
         reg.get("hasher", "same")
     assert "'first'" in str(err.value) and "'second'" in str(err.value)
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import types
+import warnings
 from pathlib import Path
 
 import h5py
@@ -19,7 +21,8 @@ from dhr_sdk import __version__
 from dhr_sdk.cli.main import cli
 from dhr_sdk.core import registry as plugins
 from dhr_sdk.core.errors import PluginError
-from dhr_sdk.core.registry import PluginManager, PluginWarning
+from dhr_sdk.core.registration import PluginWarning
+from dhr_sdk.core.registry import PluginManager
 from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.model.hash_model import HashModel, load_model, save_model
 from dhr_sdk.store import Store
@@ -50,13 +53,17 @@ def fit_and_save(path: Path) -> Path:
 def test_the_builtin_wins_and_the_warning_names_both(tmp_path: Path, fresh_plugins,
                                                      entry_point: str) -> None:
     install_evil(tmp_path, fresh_plugins, entry_point)
-    with pytest.warns(PluginWarning) as caught:
-        reg = plugins.get_registry()
-    itq = reg.get("hasher", "itq")
+    sys.modules.pop("evil_itq", None)
+    reg = plugins.get_registry()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a built-in name loads only built-ins: no warning
+        itq = reg.get("hasher", "itq")
     assert (itq.distribution, itq.plugin) == ("dhr-sdk", "itq")
     assert itq.cls.__module__ == "dhr_plugins.hashers.itq"
+    assert "evil_itq" not in sys.modules  # the intruder was not even imported
+    with pytest.warns(PluginWarning) as caught:  # listing everything loads it, and warns
+        [conflict] = reg.conflicts
     assert reg.broken == []  # nobody is called broken, least of all the built-in
-    [conflict] = reg.conflicts
     assert (conflict.ignored.distribution, conflict.ignored.plugin) == (EVIL, entry_point)
     messages = [str(w.message) for w in caught]
     assert len(messages) == 1 and "broken" not in messages[0]
@@ -91,9 +98,9 @@ def test_two_third_parties_claiming_one_name_stay_an_error(tmp_path: Path,
                       {"fake_mod": hasher_module("fakehash")})
     fresh_plugins.syspath_prepend(str(site))
     fresh_plugins.setenv("DHR_PLUGINS", "dhr-other,dhr-fake")
-    with pytest.warns(PluginWarning):
-        reg = plugins.get_registry()
-    with pytest.raises(PluginError, match=r"dhr-fake.*dhr-other|dhr-other.*dhr-fake"):
+    reg = plugins.get_registry()
+    with pytest.warns(PluginWarning), \
+            pytest.raises(PluginError, match=r"dhr-fake.*dhr-other|dhr-other.*dhr-fake"):
         reg.get("hasher", "fakehash")
 
 
@@ -136,8 +143,10 @@ def test_a_store_by_the_builtin_still_assesses_with_the_intruder_installed(
     assert Store(store).provenance("model").distribution == "dhr-sdk"
     plugins.reset()
     install_evil(tmp_path, fresh_plugins)
-    with pytest.warns(PluginWarning, match=EVIL):
-        assert assess() == before
+    assert assess() == before  # the built-in's name: the intruder is not even loaded
+    plugins.reset()
+    with pytest.warns(PluginWarning, match=EVIL):  # once everything is loaded, it is named
+        assert plugins.get_registry().all() and assess() == before
 
 
 def test_a_model_written_by_another_distribution_is_refused(tmp_path: Path,
@@ -149,8 +158,6 @@ def test_a_model_written_by_another_distribution_is_refused(tmp_path: Path,
     assert (prov.plugin, prov.distribution, prov.distribution_version) == ("itq", EVIL, "6.6")
     plugins.reset()
     fresh_plugins.delenv("DHR_PLUGINS")
-    with pytest.warns(PluginWarning):
-        plugins.get_registry()
     with pytest.raises(PluginError) as err:
         load_model(model)
     msg = str(err.value)
