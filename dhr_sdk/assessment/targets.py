@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,19 +34,36 @@ def model_fingerprint(rec: ModelRecord) -> str:
     return h.hexdigest()[:12]
 
 
-def encode_images(model: HashModel, paths: Sequence[Path], batch_size: int = 64) -> np.ndarray:
-    """Codes of image files under ``model``: its backbone through the same batched forward
-    as a collection's features (RGB decode + the backbone's transform), then its hasher."""
-    from dhr_sdk.data.loader import FileImages, run_batches
+class ImageEncoder:
+    """Image files -> codes under ``model``: its backbone through the same batched forward
+    as a collection's features (RGB decode + the backbone's transform), then its hasher.
+    The network is built once, on first use, and kept (``dhr serve`` keeps one per model)."""
 
-    backbone = model.make_backbone()
-    feats, failed = run_batches(FileImages([str(p) for p in paths], backbone.transform()),
-                                len(paths), backbone, batch_size=batch_size, workers=0,
-                                device="cpu", progress=QUIET)
-    if failed:
-        row, why = min(failed.items())
-        raise DhrError(f"requirement image {paths[row]} is unreadable: {why}")
-    return model.hasher.encode(feats)
+    def __init__(self, model: HashModel, batch_size: int = 64) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self._backbone: Any = None
+        self._net: Any = None
+
+    def __call__(self, paths: Sequence[Path]) -> np.ndarray:
+        from dhr_sdk.data.loader import FileImages, run_batches
+
+        if self._net is None:
+            self._backbone = self.model.make_backbone()
+            self._net = self._backbone.build("cpu")
+        feats, failed = run_batches(FileImages([str(p) for p in paths],
+                                               self._backbone.transform()),
+                                    len(paths), self._backbone, batch_size=self.batch_size,
+                                    workers=0, device="cpu", progress=QUIET, net=self._net)
+        if failed:
+            row, why = min(failed.items())
+            raise DhrError(f"requirement image {paths[row]} is unreadable: {why}")
+        return self.model.hasher.encode(feats)
+
+
+def encode_images(model: HashModel, paths: Sequence[Path], batch_size: int = 64) -> np.ndarray:
+    """Codes of image files under ``model`` (one :class:`ImageEncoder` use)."""
+    return ImageEncoder(model, batch_size)(paths)
 
 
 @dataclass

@@ -76,14 +76,16 @@ def _worker_init(_: int) -> None:
 
 
 def run_batches(dataset: Dataset[Any], n: int, backbone: Backbone, *, batch_size: int, workers: int,
-         device: str, progress: Progress) -> tuple[np.ndarray, dict[int, str]]:
-    """Forward every item; returns features (n, d) and {row: reason} for failed items."""
+         device: str, progress: Progress, net: torch.nn.Module | None = None
+         ) -> tuple[np.ndarray, dict[int, str]]:
+    """Forward every item; returns features (n, d) and {row: reason} for failed items.
+    ``net`` is ``backbone.build(device)`` already built (a resident server keeps one)."""
     if batch_size < 1 or workers < 0:
         raise DhrError("batch size must be >= 1 and workers >= 0")
     device = resolve_device(device)
     if n <= batch_size:
         workers = 0  # one batch: starting worker processes costs more than it saves
-    net = backbone.build(device)
+    net = backbone.build(device) if net is None else net
     out = np.zeros((n, backbone.output_dim), dtype=np.float32)
     failed: dict[int, str] = {}
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,

@@ -28,7 +28,7 @@ from dhr_sdk.assessment.assess import (
     make_assessor,
 )
 from dhr_sdk.assessment.requirement import Requirement
-from dhr_sdk.assessment.targets import StoreTarget, encode_images, encode_requirement, open_target
+from dhr_sdk.assessment.targets import ImageEncoder, StoreTarget, encode_requirement, open_target
 from dhr_sdk.core.errors import DhrError
 from dhr_sdk.data.images import UnreadableImage, load_rgb
 from dhr_sdk.model.hash_model import HashModel
@@ -119,7 +119,7 @@ class ServerState:
         self._new_assessors()
         self._lock = threading.Lock()
         self.collections: dict[str, Collection] = {}
-        self.models: dict[str, HashModel] = {}
+        self.models: dict[str, ImageEncoder] = {}
         for path in store_files(self.sources):
             self._put(_open(path))
         if not self.collections:
@@ -134,7 +134,7 @@ class ServerState:
                            "collections are named by file name")
         rec = c.target.model_record
         if rec is not None and c.target.model_id not in self.models:
-            self.models[c.target.model_id] = HashModel.from_record(rec)
+            self.models[c.target.model_id] = ImageEncoder(HashModel.from_record(rec))
         self.collections[c.name] = c
 
     def _new_assessors(self) -> None:
@@ -236,6 +236,6 @@ class ServerState:
                     raise RequestError(f"collection {bare[0]!r} has no model (a store of "
                                        "imported codes): give the requirement as codes, or "
                                        "pick collections with a model")
-                codes = {mid: encode_images(self.models[mid], paths)
+                codes = {mid: self.models[mid](paths)
                          for mid in dict.fromkeys(t.model_id for t in targets)}
                 return self._assess(req, targets, codes, top)
