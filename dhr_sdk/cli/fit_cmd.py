@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from dhr_sdk.cli.common import config_option, emit_json, json_option, params_option, quiet_option
+from dhr_sdk.cli.executor_options import executor_options, make_cli_executor
 from dhr_sdk.cli.pipeline_options import (
     feature_options,
     make_feature_options,
@@ -15,7 +16,6 @@ from dhr_sdk.cli.pipeline_options import (
 )
 from dhr_sdk.core.progress import Progress
 from dhr_sdk.core.registry import get_registry
-from dhr_sdk.offline.pipeline import fit as fit_model
 
 
 @click.command()
@@ -36,24 +36,27 @@ from dhr_sdk.offline.pipeline import fit as fit_model
 @params_option
 @config_option
 @feature_options
+@executor_options
 @json_option
 @quiet_option
 def fit(collections: tuple[Path, ...], out: Path, hasher: str, backbone: str,
         train: Path | None, train_labels: Path | None, tags: Path | None, seed: int | None,
         params: tuple[str, ...], config: Path | None, batch_size: int, workers: int,
-        device: str, as_json: bool, quiet: bool) -> None:
+        device: str, executor: str, address: str | None, actors: int | None,
+        shard_size: int | None, as_json: bool, quiet: bool) -> None:
     """Fit a hash model on COLLECTIONS (image folders or stores) and save it to -o.
 
     -p KEY=VALUE sets hasher params (prefix backbone.KEY for the backbone). One model can
     then encode many collections: 'dhr encode COLLECTION --model MODEL -o STORE'.
+    With --executor ray the backbone runs on a Ray cluster (the fit itself runs here).
     """
+    ex = make_cli_executor(executor, address, actors, shard_size)
     kinds = split_params(params, config, "hasher")
     h = make_hasher(hasher, kinds["hasher"], seed)
     bb = get_registry().create("backbone", backbone, kinds["backbone"])
-    model = fit_model(list(collections), out, h, bb, train=train, train_labels=train_labels,
-                      tags_file=tags,
-                      options=make_feature_options(batch_size, workers, device),
-                      progress=Progress(quiet=quiet or as_json))
+    model = ex.fit(list(collections), out, h, bb, train=train, train_labels=train_labels,
+                   tags_file=tags, options=make_feature_options(batch_size, workers, device),
+                   progress=Progress(quiet=quiet or as_json))
     summary = {"model": str(out), "hasher": model.hasher.name, "n_bits": model.n_bits,
                "backbone": model.backbone,
                "params": model.hasher.params.model_dump(mode="json"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,33 +107,70 @@ def _matches(stored: CollectionRecord, col: Collection, signature: str) -> Colle
     return current if same else None
 
 
-def extract_collection(store_path: str | Path, collection: Collection, backbone: Backbone, *,
-                       batch_size: int = 64, workers: int = 2, device: str = "cpu",
-                       progress: Progress = QUIET, recompute: bool = False) -> FeaturesResult:
-    """Ensure the store holds ``collection`` and its ``backbone`` features; see module doc.
+Forward = Callable[..., tuple[np.ndarray, dict[int, str]]]
+"""``forward(paths, backbone, batch_size=, workers=, device=, progress=)``: features
+``(len(paths), d)`` of image files and ``{row: reason}`` for those that failed to decode."""
 
-    The collection element is (re)written when absent or different (other ids, changed
-    files, other labels/tags) — which drops the elements computed from the old one.
-    Unreadable images are removed from the ids and listed in ``skipped``.
-    """
-    start = time.perf_counter()
-    store = Store.open_or_create(store_path)
-    key = features_key(backbone)
-    signature = collection.signature()
+
+def forward_files(paths: Sequence[str], backbone: Backbone, *, batch_size: int, workers: int,
+                  device: str, progress: Progress) -> tuple[np.ndarray, dict[int, str]]:
+    """The default :data:`Forward`: decode and run the backbone here, batch by batch."""
+    from dhr_sdk.data.loader import FileImages, run_batches
+
+    files = FileImages(list(paths), backbone.transform())
+    return run_batches(files, len(files), backbone, batch_size=batch_size, workers=workers,
+                       device=device, progress=progress)
+
+
+def _plan(store: Store, collection: Collection, key: str, signature: str, recompute: bool
+          ) -> tuple[CollectionRecord | None, Collection | None, FeaturesRecord | None]:
+    """Stored collection, the collection to extract matched against it, cached features."""
     stored = store.read_collection() if store.has("collection") else None
     current = _matches(stored, collection, signature) if stored is not None else None
     if current is not None and stored is not None and not recompute \
             and key in store.feature_keys():
         rec = store.read_features(key)
         if rec.features.shape[0] == len(stored.image_ids):
-            progress.log(f"features {key}: reusing the cache in {store.path}")
-            return FeaturesResult(rec, stored, True, time.perf_counter() - start)
-    from dhr_sdk.data.loader import FileImages, run_batches
+            return stored, current, rec
+    return stored, current, None
 
+
+def pending_paths(store_path: str | Path, collection: Collection, backbone: Backbone
+                  ) -> list[str]:
+    """The image files :func:`extract_collection` would run ``backbone`` on (none when the
+    store caches them), without writing anything: what a distributed run must compute."""
+    if not Path(store_path).exists():
+        return [str(p) for p in collection.paths]
+    _, current, cached = _plan(Store(store_path), collection, features_key(backbone),
+                               collection.signature(), False)
+    if cached is not None:
+        return []
+    return [str(p) for p in (current if current is not None else collection).paths]
+
+
+def extract_collection(store_path: str | Path, collection: Collection, backbone: Backbone, *,
+                       batch_size: int = 64, workers: int = 2, device: str = "cpu",
+                       progress: Progress = QUIET, recompute: bool = False,
+                       forward: Forward = forward_files) -> FeaturesResult:
+    """Ensure the store holds ``collection`` and its ``backbone`` features; see module doc.
+
+    The collection element is (re)written when absent or different (other ids, changed
+    files, other labels/tags) — which drops the elements computed from the old one.
+    Unreadable images are removed from the ids and listed in ``skipped``. ``forward``
+    computes the features that are not cached (a distributed run passes its results).
+    """
+    start = time.perf_counter()
+    store = Store.open_or_create(store_path)
+    key = features_key(backbone)
+    signature = collection.signature()
+    stored, current, cached = _plan(store, collection, key, signature, recompute)
+    if cached is not None and stored is not None:
+        progress.log(f"features {key}: reusing the cache in {store.path}")
+        return FeaturesResult(cached, stored, True, time.perf_counter() - start)
     target = current if current is not None else collection
-    files = FileImages([str(p) for p in target.paths], backbone.transform())
-    feats, failed_rows = run_batches(files, len(target), backbone, batch_size=batch_size,
-                                     workers=workers, device=device, progress=progress)
+    feats, failed_rows = forward([str(p) for p in target.paths], backbone,
+                                 batch_size=batch_size, workers=workers, device=device,
+                                 progress=progress)
     failed = {target.image_ids[r]: why for r, why in sorted(failed_rows.items())}
     final = target.without(failed)
     keep = np.setdiff1d(np.arange(len(target)), np.fromiter(failed_rows, dtype=np.int64))
