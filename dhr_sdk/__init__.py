@@ -45,6 +45,8 @@ from dhr_sdk.core.types import (
     WantedEstimate,
 )
 from dhr_sdk.core.validation import check_features, check_weights
+from dhr_sdk.model.ssl_file import SSLBackboneFile, read_ssl_file
+from dhr_sdk.model.ssl_net import SSLTransform, build_encoder
 
 __all__ = [
     "DEFAULT_CHUNK_PAIRS",
@@ -73,9 +75,12 @@ __all__ = [
     "Progress",
     "RankResult",
     "Ranker",
+    "SSLBackboneFile",
+    "SSLTransform",
     "StoreFormatError",
     "WantedEstimate",
     "__version__",
+    "build_encoder",
     "check_features",
     "check_n_bits",
     "check_packed",
@@ -89,6 +94,7 @@ __all__ = [
     "hookimpl",
     "match_pairs",
     "pack_bits",
+    "read_ssl_file",
     "resolve_device",
     "row_values",
     "unpack_bits",

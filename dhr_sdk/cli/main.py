@@ -26,6 +26,7 @@ LAZY_COMMANDS = {
     "assess": "assess_cmd:assess",
     "demo": "demo_cmd:demo_cmd",
     "features": "features_cmd:features",
+    "pretrain": "pretrain_cmd:pretrain_command",
     "demo-data": "demo_data_cmd:demo_data",
     "eval": "eval_cmd:eval_command",
     "import-codes": "import_codes_cmd:import_codes_command",

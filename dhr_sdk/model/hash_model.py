@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dhr_sdk.core.digest import param_file_digests
 from dhr_sdk.core.errors import DhrError
 from dhr_sdk.core.interfaces import Backbone, Hasher
 from dhr_sdk.core.params import build_params
@@ -19,6 +20,8 @@ from dhr_sdk.model.finetuned import FineTunedBackbone
 from dhr_sdk.store import ModelRecord, Store
 from dhr_sdk.store.provenance import check_provenance, provenance_of
 
+WEIGHTS_KEY = "_weights_sha256"
+"""Key of :attr:`HashModel.backbone_weights` in the model record's ``backbone_params``."""
 STATE_ERRORS = (KeyError, ValueError, TypeError, IndexError, RuntimeError, DhrError)
 
 
@@ -31,11 +34,21 @@ class ModelVersionWarning(UserWarning):
 @dataclass
 class HashModel:
     """``backbone`` names the backbone plugin (with ``backbone_params``) feeding ``hasher``;
-    a hasher that fine-tuned that backbone carries the new weights in its state."""
+    a hasher that fine-tuned that backbone carries the new weights in its state.
+
+    ``backbone_weights``: ``{param: sha256}`` of the weight files the backbone params name
+    (``weights=backbone.h5``), taken when the model is made (right after fitting) unless
+    given; :meth:`make_backbone` refuses files whose content changed since.
+    """
 
     hasher: Hasher
     backbone: str
     backbone_params: dict[str, Any] = field(default_factory=dict)
+    backbone_weights: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.backbone_weights is None:
+            self.backbone_weights = param_file_digests(self.backbone_params)
 
     @property
     def n_bits(self) -> int:
@@ -44,19 +57,35 @@ class HashModel:
     def make_backbone(self) -> Backbone:
         """The backbone that computes this model's input features: the plugin, with the
         hasher's fine-tuned weights loaded when it has any."""
+        self.check_backbone_weights()
         bb = get_registry().create("backbone", self.backbone, self.backbone_params)
         if not isinstance(bb, Backbone):
             raise DhrError(f"plugin {self.backbone!r} is not a backbone")
         state = self.hasher.backbone_state()
         return FineTunedBackbone(bb, state) if state else bb
 
+    def check_backbone_weights(self, what: str = "the model") -> None:
+        """One-line error when a weight file named in the backbone params is not the one
+        this model was fitted on (another file, or the same file rewritten)."""
+        now = param_file_digests(self.backbone_params)
+        for key, fitted in sorted((self.backbone_weights or {}).items()):
+            if now.get(key) != fitted:
+                found = f"sha256 {now[key][:12]}" if key in now else "no such file"
+                raise DhrError(
+                    f"{what} was fitted on backbone {self.backbone!r} features with "
+                    f"{key}={self.backbone_params.get(key)} of sha256 {fitted[:12]}, but that "
+                    f"file is now {found}; refit the model or restore its weights")
+
     def to_record(self) -> ModelRecord:
         self.hasher.check_fitted()
         prov = provenance_of(self.hasher)
+        params = dict(self.backbone_params)
+        if self.backbone_weights:
+            params[WEIGHTS_KEY] = dict(self.backbone_weights)
         return ModelRecord(
             hasher=self.hasher.name, params=prov.params, state=self.hasher.get_state(),
             n_bits=self.hasher.n_bits, backbone=self.backbone,
-            backbone_params=self.backbone_params, provenance=prov)
+            backbone_params=params, provenance=prov)
 
     @classmethod
     def from_record(cls, rec: ModelRecord, what: str = "the model") -> HashModel:
@@ -71,7 +100,10 @@ class HashModel:
         _set_state(hasher, rec, reg.version, what)
         if hasher.n_bits != rec.n_bits:
             raise DhrError(f"model declares {rec.n_bits} bits but hasher gives {hasher.n_bits}")
-        return cls(hasher, rec.backbone, dict(rec.backbone_params))
+        bb_params = dict(rec.backbone_params)
+        weights = bb_params.pop(WEIGHTS_KEY, {})
+        recorded = {str(k): str(v) for k, v in dict(weights).items()}  # type: ignore[call-overload]
+        return cls(hasher, rec.backbone, bb_params, recorded)
 
 
 def _set_state(hasher: Hasher, rec: ModelRecord, installed: str, what: str) -> None:

@@ -58,7 +58,7 @@ def test_plugins_json_lists_every_builtin_with_params_without_torch() -> None:
                               ("graph_builder", "hamming", "radius"),
                               ("assessor", "importance-list", "radius")]:
         assert param in listed[(kind, name)]["params_schema"]["properties"], (kind, name)
-    assert len([k for k in listed if k[0] == "backbone"]) == 7
+    assert len([k for k in listed if k[0] == "backbone"]) == 8
     assert len([k for k in listed if k[0] == "hasher"]) == 8
 
 

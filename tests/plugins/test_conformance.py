@@ -8,7 +8,9 @@ from pathlib import Path
 from dhr_sdk.core.registry import get_registry
 from dhr_sdk.testing import Check, parametrize_with_checks
 
-CLASSES = [r.cls for r in get_registry().all()]
+# ssl needs a file made by dhr pretrain: tests/plugins/backbones/test_backbone_ssl.py runs
+# the same checks on one.
+CLASSES = [r.cls for r in get_registry().all() if (r.kind, r.name) != ("backbone", "ssl")]
 
 
 def test_no_broken_plugins() -> None:

@@ -1,0 +1,42 @@
+"""Parameters of ``dhr pretrain`` (validated like a plugin's, ``-p key=value``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from dhr_sdk.core.params import Params
+
+
+class PretrainParams(Params):
+    """SimCLR (Chen et al., ICML 2020) at small image sizes; defaults fit two CPU cores."""
+
+    method: Literal["simclr"] = Field("simclr", description="Self-supervised objective: "
+                                      "SimCLR's NT-Xent between two augmented views.")
+    arch: str = Field("convnet", description="Encoder: 'convnet' (small 4-stage CNN for "
+                      "small images) or any torchvision model name (e.g. resnet18).")
+    width: int = Field(32, ge=4, le=512, description="Channels of the convnet's first stage "
+                       "(doubled at each of the 4 stages; feature = 8 x width).")
+    image_size: int = Field(28, ge=8, le=512, description="Images are resized to "
+                            "image_size x image_size (training and feature extraction).")
+    channels: Literal[1, 3] = Field(1, description="1: grayscale, 3: RGB (torchvision "
+                                    "models need 3).")
+    epochs: int = Field(15, ge=1, le=10000, description="Passes over the images.")
+    batch_size: int = Field(256, ge=4, le=65536, description="Images per step (2 views each).")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate (cosine decay per epoch).")
+    weight_decay: float = Field(1e-6, ge=0, description="Adam weight decay.")
+    temperature: float = Field(0.5, gt=0, description="NT-Xent temperature.")
+    projection_dim: int = Field(128, ge=8, le=4096, description="Output of the projection "
+                                "head (used only for the loss, then dropped).")
+    hidden_dim: int = Field(512, ge=8, le=8192, description="Hidden layer of the projection "
+                            "head.")
+    crop_scale: float = Field(0.4, gt=0, le=1, description="Random resized crops cover "
+                              "this share of the image area at least.")
+    rotation: float = Field(15.0, ge=0, le=180, description="Random rotation, degrees (±).")
+    flip: bool = Field(False, description="Random horizontal flips (off: digits and text "
+                       "change meaning when mirrored).")
+    jitter: float = Field(0.4, ge=0, le=1, description="Random brightness and contrast "
+                          "factors in [1 - jitter, 1 + jitter].")
+    seed: int = Field(0, description="Seeds the initialisation, batch order and every "
+                      "augmentation.")
