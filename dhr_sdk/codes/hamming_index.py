@@ -179,8 +179,11 @@ class HammingIndex:
         """All pairs ``i < j`` of indexed codes with distance ``<= radius``: ``(i, j, d)``.
 
         The pairs come sorted by ``(i, j)``. This is the edge list of the Hamming graph
-        (Eq. 10) without materialising an ``n x n`` matrix.
+        (Eq. 10) without materialising an ``n x n`` matrix. Indices are int32 when ``n``
+        fits (int64 otherwise) and distances int16: at 10M codes the edge list is the peak
+        of the graph build, and narrow types keep it at 10 bytes per pair, not 24.
         """
+        index = np.int32 if len(self) < 2**31 else np.int64
         radius = self._check_radius(radius)
         masks, tables = self._table(radius)
         out_i: list[np.ndarray] = []
@@ -205,14 +208,17 @@ class HammingIndex:
                 j = order[pos]
                 sel, d = _verify(self._cols, i, self._cols, j, masks, block, radius)
                 i, j = i[sel], j[sel]
-                out_i.append(np.minimum(i, j))
-                out_j.append(np.maximum(i, j))
-                out_d.append(d)
-        ii = np.concatenate(out_i) if out_i else np.zeros(0, np.int64)
-        jj = np.concatenate(out_j) if out_j else np.zeros(0, np.int64)
-        dd = np.concatenate(out_d) if out_d else np.zeros(0, np.int64)
-        sort = np.argsort(ii * max(n, 1) + jj)  # keys are unique
-        return ii[sort].astype(np.int64), jj[sort].astype(np.int64), dd[sort].astype(np.int64)
+                out_i.append(np.minimum(i, j).astype(index))
+                out_j.append(np.maximum(i, j).astype(index))
+                out_d.append(d.astype(np.int16))
+        ii = np.concatenate(out_i) if out_i else np.zeros(0, index)
+        del out_i
+        jj = np.concatenate(out_j) if out_j else np.zeros(0, index)
+        del out_j
+        dd = np.concatenate(out_d) if out_d else np.zeros(0, np.int16)
+        del out_d
+        sort = np.argsort(ii.astype(np.int64) * max(n, 1) + jj)  # keys are unique
+        return ii[sort], jj[sort], dd[sort]
 
 
 def group_identical(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

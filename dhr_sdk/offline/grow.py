@@ -29,8 +29,10 @@ from dhr_sdk.data.collection import Collection
 from dhr_sdk.data.features import features_key
 from dhr_sdk.model.hash_model import HashModel
 from dhr_sdk.offline.grow_graph import GraphGrowth, grow_graph, rerank_closed
+from dhr_sdk.offline.grow_inplace import add_in_place
 from dhr_sdk.offline.importance import TIE_RULE, build_importance_list
 from dhr_sdk.store import CodesRecord, CollectionRecord, FeaturesRecord, Store, staged
+from dhr_sdk.store.growth import read_growth_base
 from dhr_sdk.store.provenance import provenance_of
 
 
@@ -124,6 +126,21 @@ def _canonical(graph: HashGraph) -> HashGraph:
                      adjacency=adjacency, merged=True)
 
 
+def _grown_collection(old: CollectionRecord, names: list[str],
+                      gone: dict[str, str]) -> CollectionRecord:
+    """The collection with ``names`` appended and ``gone`` joining its skipped files."""
+    listed = set(names) | set(gone)
+    kept = [(s, r) for s, r in zip(old.skipped, old.skipped_reasons, strict=True)
+            if s not in listed]
+    col = CollectionRecord(
+        image_ids=[*old.image_ids, *names], root=old.root,
+        skipped=[s for s, _ in kept] + sorted(gone),
+        skipped_reasons=[r for _, r in kept] + [gone[s] for s in sorted(gone)], signature="")
+    if old.signature:
+        col.signature = Collection.from_record(col).signature()
+    return col
+
+
 def add_codes(store_path: str | Path, codes: np.ndarray, names: Sequence[str], *,
               features: Mapping[str, np.ndarray] | None = None,
               skipped: Mapping[str, str] | None = None,
@@ -142,28 +159,29 @@ def add_codes(store_path: str | Path, codes: np.ndarray, names: Sequence[str], *
     old_col = store.read_collection()
     names = [str(n) for n in names]
     _check_names(old_col, names, codes.shape[0])
-    graph, old_rank = store.read_graph(), store.read_rank()
+    gone = dict(skipped or {})
+    col = _grown_collection(old_col, names, gone)
     registry = get_registry()
     gb_prov, rk_prov = store.provenance("graph"), store.provenance("rank")
     builder = registry.create("graph_builder", gb_prov.plugin, gb_prov.params)
     ranker = registry.create("ranker", rk_prov.plugin, rk_prov.params)
+    base = read_growth_base(store) if _closed_form(ranker) else None
+    if base is not None:  # format 2.0: grow in place, touched components only
+        fields = add_in_place(store, base, codes, col, names, gone, features or {}, builder,
+                              ranker, start, progress)
+        report = GrowthReport(**fields, seconds=round(time.perf_counter() - start, 4))
+        progress.log(f"added {report.images_added} images in place: "
+                     f"{report.new_distinct_codes} new codes, {report.new_edges} new edges, "
+                     f"re-ranked {report.components_reranked} of {report.components} "
+                     "components")
+        return report
+    graph, old_rank = store.read_graph(), store.read_rank()
     progress.log(f"adding {codes.shape[0]} codes to {store.path} ({graph.n_nodes} nodes)")
     grown = grow_graph(graph, codes)
     new_graph, result, why, n_reranked, n_comp = _rerank(graph, grown, ranker, old_rank)
     reranked = "all" if why else "touched"
     result.info["seconds"] = round(time.perf_counter() - start, 6)
     importance = build_importance_list(new_graph, result)
-    gone = dict(skipped or {})
-    listed = set(names) | set(gone)
-    kept_skips = [(s, r) for s, r in zip(old_col.skipped, old_col.skipped_reasons, strict=True)
-                  if s not in listed]
-    col = CollectionRecord(
-        image_ids=[*old_col.image_ids, *names], root=old_col.root,
-        skipped=[s for s, _ in kept_skips] + sorted(gone),
-        skipped_reasons=[r for _, r in kept_skips] + [gone[s] for s in sorted(gone)],
-        signature="")
-    if old_col.signature:
-        col.signature = Collection.from_record(col).signature()
     given = dict(features or {})
     kept, dropped = [], []
     for key in store.feature_keys():

@@ -18,12 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from dhr_sdk.codes.hamming_index import HammingIndex, block_masks, group_identical
 from dhr_sdk.codes.packing import to_words
 from dhr_sdk.core.types import HashGraph
+from dhr_sdk.store.graph_parts import insert_edges
 
 _BUCKET_BITS = 22
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -66,63 +66,65 @@ def near_candidates(codes: np.ndarray, queries: np.ndarray, n_bits: int,
     return np.flatnonzero(hit)
 
 
-def grow_graph(graph: HashGraph, codes: np.ndarray) -> GraphGrowth:
-    """``graph`` (merged) with the images of packed ``codes`` appended (image ids
-    ``graph.n_images ...``); equal, as a set of weighted edges over code bytes, to the
-    graph built from all codes."""
-    n_bits, radius, m = graph.n_bits, graph.radius, graph.n_nodes
+@dataclass
+class Search:
+    """Where new codes land: ``node_of`` per distinct new code (old node or ``m + k``),
+    ``fresh`` (distinct codes that are new nodes), and the new edges ``(i, j, weight)``."""
+
+    distinct: np.ndarray
+    inverse: np.ndarray
+    counts: np.ndarray
+    node_of: np.ndarray
+    fresh: np.ndarray
+    i: np.ndarray
+    j: np.ndarray
+    weight: np.ndarray
+
+
+def search_growth(node_codes: np.ndarray, n_bits: int, radius: int,
+                  codes: np.ndarray) -> Search:
+    """The nodes and edges that packed ``codes`` add to a merged graph of ``node_codes``."""
+    m = node_codes.shape[0]
     distinct, inverse, counts = group_identical(codes)
     node_of = np.full(distinct.shape[0], -1, dtype=np.int64)
-    same = near_candidates(graph.node_codes, distinct, n_bits, 0)  # identical codes first
-    lims, match, _ = HammingIndex(distinct, n_bits).radius_search(graph.node_codes[same], 0)
+    same = near_candidates(node_codes, distinct, n_bits, 0)  # identical codes first
+    lims, match, _ = HammingIndex(distinct, n_bits).radius_search(node_codes[same], 0)
     node_of[match] = same[np.repeat(np.arange(same.size), np.diff(lims))]
     fresh = np.flatnonzero(node_of < 0)
     node_of[fresh] = m + np.arange(fresh.size)
     # edges: new codes to old nodes, and new codes among themselves
-    cand = near_candidates(graph.node_codes, distinct[fresh], n_bits, radius)
+    cand = near_candidates(node_codes, distinct[fresh], n_bits, radius)
     lims, new_id, dists = HammingIndex(distinct[fresh], n_bits).radius_search(
-        graph.node_codes[cand], radius)
+        node_codes[cand], radius)
     to_old = n_bits - dists > 0
     old_id = cand[np.repeat(np.arange(cand.size), np.diff(lims))][to_old]
     new_id, dists = fresh[new_id[to_old]], dists[to_old]
-    pi, pj, pd = HammingIndex(distinct[fresh], n_bits).self_pairs(radius)
+    pi, pj, pd = (x.astype(np.int64) for x in
+                  HammingIndex(distinct[fresh], n_bits).self_pairs(radius))
     keep = n_bits - pd > 0
     i = np.concatenate([node_of[new_id], m + pi[keep]])
     j = np.concatenate([old_id, m + pj[keep]])
     weight = (n_bits - np.concatenate([dists, pd[keep]])).astype(np.float64)
-    adjacency = _insert_edges(graph.adjacency, m + fresh.size, i, j, weight)
-    node_counts = np.concatenate([graph.node_counts, np.zeros(fresh.size, np.int64)])
-    np.add.at(node_counts, node_of, counts)
-    seeds = np.unique(np.concatenate([node_of, i, j]))
+    return Search(distinct, inverse, counts, node_of, fresh, i, j, weight)
+
+
+def grow_graph(graph: HashGraph, codes: np.ndarray) -> GraphGrowth:
+    """``graph`` (merged) with the images of packed ``codes`` appended (image ids
+    ``graph.n_images ...``); equal, as a set of weighted edges over code bytes, to the
+    graph built from all codes."""
+    m = graph.n_nodes
+    s = search_growth(graph.node_codes, graph.n_bits, graph.radius, codes)
+    adjacency = insert_edges(graph.adjacency, m + s.fresh.size, s.i, s.j, s.weight)
+    node_counts = np.concatenate([graph.node_counts, np.zeros(s.fresh.size, np.int64)])
+    np.add.at(node_counts, s.node_of, s.counts)
+    seeds = np.unique(np.concatenate([s.node_of, s.i, s.j]))
     new_graph = HashGraph(
-        n_bits=n_bits, radius=radius, node_codes=np.concatenate([graph.node_codes,
-                                                                 distinct[fresh]]),
-        node_counts=node_counts, image_nodes=np.concatenate([graph.image_nodes,
-                                                             node_of[inverse]]),
+        n_bits=graph.n_bits, radius=graph.radius,
+        node_codes=np.concatenate([graph.node_codes, s.distinct[s.fresh]]),
+        node_counts=node_counts,
+        image_nodes=np.concatenate([graph.image_nodes, s.node_of[s.inverse]]),
         adjacency=adjacency, merged=True)
-    return GraphGrowth(new_graph, m, int(i.size), seeds)
-
-
-def _insert_edges(old: sp.csr_matrix, m2: int, i: np.ndarray, j: np.ndarray,
-                  weight: np.ndarray) -> sp.csr_matrix:
-    """``old`` grown to ``m2`` nodes with the undirected edges ``(i, j)``, each of which has
-    an endpoint ``>= old.shape[0]``: in every row the new columns sort after the old ones,
-    so they are inserted at the row ends in one pass (indices stay sorted)."""
-    rows, cols = np.concatenate([i, j]), np.concatenate([j, i])
-    order = np.lexsort((cols, rows))
-    rows, cols, data = rows[order], cols[order], np.concatenate([weight, weight])[order]
-    m = old.shape[0]
-    padded = np.concatenate([old.indptr, np.full(m2 - m, old.indptr[-1])])
-    added = np.zeros(m2 + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=m2), out=added[1:])
-    slots = padded[rows + 1] + np.arange(rows.size)  # final positions of the new entries
-    old_slot = np.ones(old.nnz + rows.size, dtype=bool)
-    old_slot[slots] = False
-    indices = np.empty(old_slot.size, dtype=np.int64 if m2 > 2**31 - 1 else np.int32)
-    values = np.empty(old_slot.size, dtype=np.float64)
-    indices[slots], values[slots] = cols, data
-    indices[old_slot], values[old_slot] = old.indices, old.data
-    return sp.csr_matrix((values, indices, padded + added), shape=(m2, m2))
+    return GraphGrowth(new_graph, m, int(s.i.size), seeds)
 
 
 @dataclass

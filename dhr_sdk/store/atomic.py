@@ -140,6 +140,14 @@ def _remove_stale_temps(target: Path) -> None:
                 continue
 
 
+def _recover(path: str | Path, existed: bool) -> None:
+    """Undo an in-place edit killed part-way before copying the store (journal.py)."""
+    if existed:
+        from dhr_sdk.store.rollback import recover
+
+        recover(path)
+
+
 def _temp_name(target: Path) -> Path:
     return target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
@@ -205,7 +213,7 @@ def _abandon(h5: h5py.File, tmp: Path) -> None:
 @contextlib.contextmanager
 def _open_h5(tmp: Path, mode: str, store: str | Path, existed: bool) -> Iterator[h5py.File]:
     with _io_errors(store, existed):
-        h5 = h5py.File(tmp, mode)
+        h5 = h5py.File(tmp, mode, rdcc_nbytes=0)  # no chunk cache to flush into a full disk
     try:
         yield h5
         h5.flush()
@@ -242,6 +250,7 @@ def atomic_edit(path: str | Path, *, new: bool = False) -> Iterator[h5py.File]:
     with _io_errors(path, existed):
         target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(target)
+    _recover(path, existed)
     tmp = _temp_name(target)
     _SHOWN[str(tmp)] = Path(path)
     try:
@@ -270,6 +279,7 @@ def staged(path: str | Path, *, new: bool = False) -> Iterator[Path]:
     with _io_errors(path, existed):
         target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(target)
+    _recover(path, existed)
     tmp = _temp_name(target)
     key = str(tmp)
     _SHOWN[key] = Path(path)

@@ -13,11 +13,14 @@ import scipy.sparse as sp
 
 from dhr_sdk._version import __version__
 from dhr_sdk.core.errors import StoreFormatError
+from dhr_sdk.store import segments
 from dhr_sdk.store.atomic import ensure_space
 
 FORMAT_NAME = "dhr-store"
-FORMAT_VERSION = "1.1"
-"""1.1 added a ``checksum`` attribute on every element (1.0 stores are read without one)."""
+FORMAT_VERSION = "2.0"
+"""1.1 added a ``checksum`` attribute on every element (1.0 stores are read without one);
+2.0 segmented dataset checksums, appendable per-image datasets, image ids as one blob,
+stored graph components and degrees, appended graph edges (docs/file-format.md)."""
 CHECKSUM_SINCE = (1, 1)
 ENCODING_TYPE = "encoding-type"
 ENCODING_VERSION = "encoding-version"
@@ -105,11 +108,14 @@ class Provenance:
         return asdict(self)
 
 
-def write_array(group: h5py.Group, name: str, data: Any, dtype: Any = None) -> h5py.Dataset:
-    """A new dataset ``group/name`` after checking the disk has room for it.
+def write_array(group: h5py.Group, name: str, data: Any, dtype: Any = None,
+                appendable: bool = False) -> h5py.Dataset:
+    """A new dataset ``group/name`` after checking the disk has room for it, with its
+    segment digest (:mod:`dhr_sdk.store.segments`).
 
-    Contiguous layout (no chunks, no filters): a failing write then raises at once, while
-    HDF5 can crash flushing a chunk cache on a full disk.
+    Contiguous layout (no chunks, no filters), or with ``appendable`` chunked and resizable
+    along the first axis (no filters). Files are opened without a chunk cache, so a chunked
+    write that meets a full disk fails in the write, as a contiguous one does.
     """
     arr = np.asarray(data)
     if arr.dtype == object:
@@ -117,7 +123,38 @@ def write_array(group: h5py.Group, name: str, data: Any, dtype: Any = None) -> h
     else:
         nbytes = arr.nbytes
     ensure_space(group.file.filename, nbytes, f"{group.name.rstrip('/')}/{name}")
-    return group.create_dataset(name, data=arr, dtype=dtype)
+    if appendable and arr.ndim >= 1:
+        ds = group.create_dataset(name, data=arr, dtype=dtype,
+                                  chunks=segments.chunks_for(arr.shape, arr.dtype.itemsize),
+                                  maxshape=(None, *arr.shape[1:]))
+    else:
+        ds = group.create_dataset(name, data=arr, dtype=dtype)
+    if arr.ndim >= 1:
+        segments.seal(ds, arr)
+    return ds
+
+
+ID_SEPARATOR = b"\0"
+"""Image ids are one UTF-8 blob, NUL-separated (no path holds a NUL byte)."""
+
+
+def ids_blob(ids: list[str], first: bool = True) -> np.ndarray:
+    """The blob of ``ids`` (uint8); ``first=False`` prefixes a separator (an append)."""
+    if any("\0" in i for i in ids):
+        raise StoreFormatError("an image id contains a NUL character, which a store cannot hold")
+    raw = ID_SEPARATOR.join(i.encode("utf-8") for i in ids)
+    if ids and not first:
+        raw = ID_SEPARATOR + raw
+    return np.frombuffer(raw, dtype=np.uint8)
+
+
+def ids_from(values: np.ndarray, n: int) -> list[str]:
+    """Image ids of an ``image_ids`` dataset: a 2.0 blob of ``n`` ids, or 1.x strings."""
+    if values.dtype == np.uint8:
+        if n == 0:
+            return []
+        return values.tobytes().decode("utf-8").split("\0")
+    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in values]
 
 
 def write_strings(group: h5py.Group, name: str, values: list[str]) -> None:

@@ -24,7 +24,9 @@ import h5py
 import numpy as np
 
 from dhr_sdk.core.bits import n_bits_problem
+from dhr_sdk.store import segments
 from dhr_sdk.store.format import CHECKSUM
+from dhr_sdk.store.segments import feed_data
 
 BUILTIN_FILTERS = {1, 2, 3, 4, 5, 6}
 """deflate, shuffle, fletcher32, szip, nbit, scaleoffset: compiled into HDF5, never loaded."""
@@ -107,17 +109,6 @@ def _str_bytes(value: Any) -> bytes:
     return len(raw).to_bytes(8, "little") + raw
 
 
-def _feed_data(h: Any, values: Any) -> None:
-    """The bytes of an array (strings length-prefixed, numbers little-endian)."""
-    arr = np.asarray(values)
-    if arr.dtype.kind in "OSU":  # all lengths (8-byte little-endian), then all the bytes
-        items = [v if type(v) is bytes else str(v).encode("utf-8") for v in arr.ravel().tolist()]
-        h.update(np.fromiter(map(len, items), dtype="<u8", count=len(items)))
-        h.update(b"".join(items))
-    else:
-        h.update(np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False)))
-
-
 def _feed_value(h: Any, value: Any) -> None:
     """An attribute value: its kind, size and shape, then its bytes."""
     if isinstance(value, (str, bytes)):
@@ -125,7 +116,7 @@ def _feed_value(h: Any, value: Any) -> None:
         return
     arr = np.asarray(value)
     h.update(f"a{arr.dtype.kind}{arr.dtype.itemsize}{arr.shape}".encode())
-    _feed_data(h, arr)
+    feed_data(h, arr)
 
 
 def _feed_dataset(h: Any, ds: h5py.Dataset, loaded: Any) -> None:
@@ -133,14 +124,16 @@ def _feed_dataset(h: Any, ds: h5py.Dataset, loaded: Any) -> None:
         h.update(b"null")
         return
     h.update(f"{ds.dtype.kind}{ds.dtype.itemsize}{ds.shape}".encode())
+    if segments.segmented(ds):  # format 2.0: its segment digests (attributes) stand for it
+        return
     if loaded is not None:
-        _feed_data(h, loaded)
+        feed_data(h, loaded)
     elif ds.dtype.kind in "OSU" or not ds.shape or ds.nbytes <= _BLOCK:
-        _feed_data(h, ds[()])
+        feed_data(h, ds[()])
     else:  # large numeric datasets in row blocks (the same bytes as the whole array)
         rows = max(1, _BLOCK // max(1, ds.nbytes // max(1, ds.shape[0])))
         for start in range(0, ds.shape[0], rows):
-            _feed_data(h, ds[start:start + rows])
+            feed_data(h, ds[start:start + rows])
 
 
 def element_digest(obj: h5py.HLObject, loaded: Mapping[str, Any] | None = None) -> str:
@@ -167,9 +160,11 @@ def element_digest(obj: h5py.HLObject, loaded: Mapping[str, Any] | None = None) 
     return "sha256:" + h.hexdigest()
 
 
-def verify(obj: h5py.HLObject, required: bool, loaded: Mapping[str, Any] | None = None) -> bool:
-    """Compare the element's ``checksum``; ``required`` for format >= 1.1. Returns whether
-    there was one to compare."""
+def verify(obj: h5py.HLObject, required: bool, loaded: Mapping[str, Any] | None = None,
+           only_loaded: bool = False) -> bool:
+    """Compare the element's ``checksum``; ``required`` for format >= 1.1; and the segment
+    digests (format 2.0) of its datasets: of all of them, or with ``only_loaded`` of those
+    in ``loaded`` (a partial read checks what it read). Returns whether there was one."""
     stored = obj.attrs.get(CHECKSUM)
     if stored is None:
         if required:
@@ -178,6 +173,19 @@ def verify(obj: h5py.HLObject, required: bool, loaded: Mapping[str, Any] | None 
     if str(stored) != element_digest(obj, loaded):
         raise Damage("its checksum does not match its content (the file changed after it "
                      "was written)")
+    got = loaded or {}
+
+    def check(ds: h5py.Dataset, rel: str) -> None:
+        if not segments.segmented(ds) or (only_loaded and rel not in got):
+            return
+        why = segments.check(ds, got[rel] if rel in got else ds[()])
+        if why:
+            raise Damage(why)
+
+    if isinstance(obj, h5py.Dataset):
+        check(obj, "")
+    else:
+        obj.visititems(lambda name, o: check(o, name) if isinstance(o, h5py.Dataset) else None)
     return True
 
 
@@ -265,3 +273,19 @@ def check_importance(n_bits: int, codes: np.ndarray, scores: np.ndarray, order: 
     inside = np.ones(step.shape[0], dtype=bool)
     inside[starts[(starts >= 0) & (starts < step.shape[0])]] = False
     _need(bool(np.all(step[inside] > 0)), "image indices D are not ascending within a row")
+
+
+def check_added_edges(base: int, m: int, i: np.ndarray, j: np.ndarray,
+                      weight: np.ndarray) -> None:
+    """Appended edges: in range, each with an endpoint at or after the base adjacency."""
+    _need(i.shape == j.shape == weight.shape, "its added edges differ in length")
+    check_index(i, m, "added edge ends i")
+    check_index(j, m, "added edge ends j")
+    _need(base <= m and bool(np.all(np.maximum(i, j) >= base)),
+          "an added edge joins two nodes of the base adjacency")
+    check_finite(np.asarray(weight, dtype=np.float64), "added edge weights")
+    _need(bool(np.all(weight > 0)), "some added edge weights are not positive")
+
+
+def check_node_part(values: np.ndarray, m: int, what: str) -> None:
+    _need(values.shape == (m,), f"its {what} has {values.shape} entries for {m} nodes")

@@ -11,7 +11,6 @@ and any damage is one :class:`StoreDamagedError` naming the store and the elemen
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import Any
 
 import h5py
 import numpy as np
-import scipy.sparse as sp
 
 from dhr_sdk.core.errors import MissingElementError, StoreFormatError
 from dhr_sdk.core.types import HashGraph, ImportanceList, RankResult
@@ -30,99 +28,23 @@ from dhr_sdk.store.describe import checksum_state, describe
 from dhr_sdk.store.elements import CodesRecord, CollectionRecord, FeaturesRecord, ModelRecord
 from dhr_sdk.store.errors import StoreDamagedError
 from dhr_sdk.store.format import Provenance
+from dhr_sdk.store.graph_parts import insert_edges
+from dhr_sdk.store.journal import shared_lock
+from dhr_sdk.store.reading import (
+    READ_ERRORS,
+    REBUILD,
+    attr,
+    csr,
+    ds,
+    first_line,
+    json_attr,
+    open_checked,
+    provenance,
+    strings,
+)
 from dhr_sdk.store.writer import DOWNSTREAM, ELEMENTS, ENCODINGS, StoreWriter
 
 __all__ = ["DOWNSTREAM", "ELEMENTS", "ENCODINGS", "Store", "StoreWriter"]
-
-REBUILD = {"collection": "re-create the store ('dhr features' or 'dhr build')",
-           "features": "re-extract them ('dhr features --recompute')",
-           "model": "re-fit it ('dhr fit')", "codes": "re-encode ('dhr encode')",
-           "graph": "rebuild it ('dhr graph')", "rank": "re-rank ('dhr rank')",
-           "importance": "re-rank ('dhr rank')"}
-_READ_ERRORS = (KeyError, IndexError, ValueError, TypeError, OSError, RuntimeError, chk.Damage)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _open_checked(path: Path) -> h5py.File:
-    shown = display_path(path)
-    if not path.exists():
-        raise StoreFormatError(f"{shown} does not exist")
-    try:
-        h5 = h5py.File(path, "r")
-    except PermissionError as exc:
-        raise StoreFormatError(f"cannot read {shown}: {exc.strerror}") from None
-    except OSError:
-        raise StoreFormatError(f"{shown} is not a dhr store (not an HDF5 file)") from None
-    try:
-        if h5.attrs.get("format") != fmt.FORMAT_NAME:
-            raise StoreFormatError(f"{shown} is not a dhr store (no '{fmt.FORMAT_NAME}' "
-                                   "format tag)")
-        fmt.check_version(f"store {shown}", str(h5.attrs.get("format_version", "0")))
-        chk.refuse_outside_storage(h5)
-    except chk.Refused as exc:
-        h5.close()
-        raise StoreFormatError(f"{shown} is refused: {exc}; a dhr store keeps all its data "
-                               "inside the file") from None
-    except StoreFormatError:
-        h5.close()
-        raise
-    except _READ_ERRORS as exc:
-        h5.close()
-        raise StoreDamagedError(f"{shown} is damaged: {_first_line(exc)}") from None
-    return h5
-
-
-def _ds(g: h5py.Group, name: str) -> h5py.Dataset:
-    obj = g.get(name)
-    if not isinstance(obj, h5py.Dataset):
-        raise chk.Damage(f"its dataset '{name}' is missing")
-    return obj
-
-
-def _attr(obj: h5py.HLObject, key: str) -> Any:
-    if key not in obj.attrs:
-        raise chk.Damage(f"its attribute '{key}' is missing")
-    return obj.attrs[key]
-
-
-def _json(obj: h5py.HLObject, key: str) -> Any:
-    try:
-        return json.loads(_attr(obj, key))
-    except ValueError:
-        raise chk.Damage(f"its attribute '{key}' is not valid JSON") from None
-
-
-def _provenance(obj: h5py.HLObject) -> Provenance:
-    try:
-        return Provenance.read(obj)
-    except ValueError:
-        raise chk.Damage("its provenance attributes are not readable") from None
-
-
-def _csr(g: h5py.Group, name: str, loaded: dict[str, Any]) -> sp.csr_matrix:
-    """The CSR group ``g/name``; its arrays are added to ``loaded`` (for the checksum)."""
-    sub = g.get(name)
-    if not isinstance(sub, h5py.Group):
-        raise chk.Damage(f"its sparse matrix '{name}' is missing")
-    try:
-        fmt.check_encoding(sub, "csr_matrix", f"its sparse matrix '{name}'")
-    except StoreFormatError as exc:
-        raise chk.Damage(str(exc)) from None
-    parts = {k: _ds(sub, k)[()] for k in ("indptr", "indices", "data")}
-    rel = sub.name.split("/", 2)[2]
-    loaded.update({f"{rel}/{k}": v for k, v in parts.items()})
-    shape = tuple(int(x) for x in _attr(sub, "shape"))
-    chk.check_csr(shape, parts["indptr"], parts["indices"], parts["data"], f"'{name}'")
-    return sp.csr_matrix((parts["data"], parts["indices"], parts["indptr"]), shape=shape)
-
-
-def _strings(values: np.ndarray) -> list[str]:
-    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in values]
-
 
 class Store:
     """Read access to a store file; writes go through :meth:`edit` (atomic)."""
@@ -134,7 +56,7 @@ class Store:
         working copy will replace, for messages; the copy is what is read and written)."""
         self.checksums: dict[str, str] = {}
         """Per element read so far: ``verified``, or ``none`` for a format 1.0 element."""
-        _open_checked(self._file).close()
+        open_checked(self._file).close()
 
     @classmethod
     def create(cls, path: str | Path, *, overwrite: bool = False) -> Store:
@@ -156,11 +78,12 @@ class Store:
 
     @contextmanager
     def _read(self) -> Iterator[h5py.File]:
-        h5 = _open_checked(self._file)
-        try:
-            yield h5
-        finally:
-            h5.close()
+        with shared_lock(self._file):  # never while an in-place commit writes (journal.py)
+            h5 = open_checked(self._file)
+            try:
+                yield h5
+            finally:
+                h5.close()
 
     @contextmanager
     def edit(self) -> Iterator[StoreWriter]:
@@ -175,10 +98,10 @@ class Store:
         """Any failure to read ``element`` as one line naming the store and the element."""
         try:
             yield
-        except _READ_ERRORS as exc:
+        except READ_ERRORS as exc:
             base = element.split("/")[0]
             raise StoreDamagedError(
-                f"{self.path}: element '{element}' is damaged: {_first_line(exc)}; "
+                f"{self.path}: element '{element}' is damaged: {first_line(exc)}; "
                 f"{REBUILD[base]}") from None
 
     def _verify(self, name: str, obj: h5py.HLObject, loaded: dict[str, Any]) -> None:
@@ -216,24 +139,24 @@ class Store:
     def read_collection(self) -> CollectionRecord:
         with self._read() as h5, self._damage("collection"):
             g = self._element(h5, "collection")
-            loaded = {k: _ds(g, k)[()] for k in ("image_ids", "skipped", "skipped_reasons")}
-            ids = _strings(loaded["image_ids"])
+            loaded = {k: ds(g, k)[()] for k in ("image_ids", "skipped", "skipped_reasons")}
+            ids = fmt.ids_from(loaded["image_ids"], int(attr(g, "n_images")))
             rec = CollectionRecord(
-                image_ids=ids, root=str(_attr(g, "root")),
-                skipped=_strings(loaded["skipped"]),
-                skipped_reasons=_strings(loaded["skipped_reasons"]),
+                image_ids=ids, root=str(attr(g, "root")),
+                skipped=strings(loaded["skipped"]),
+                skipped_reasons=strings(loaded["skipped_reasons"]),
                 signature=str(g.attrs.get("signature", "")))
-            if int(_attr(g, "n_images")) != len(ids):
+            if int(attr(g, "n_images")) != len(ids):
                 raise chk.Damage(f"it has {len(ids)} image ids but declares "
-                                 f"{_attr(g, 'n_images')}")
+                                 f"{attr(g, 'n_images')}")
             if len(rec.skipped) != len(rec.skipped_reasons):
                 raise chk.Damage("its skipped files and reasons differ in number")
             for kind in ("labels", "tags"):
                 if kind in g:
-                    matrix = _csr(g, kind, loaded)
-                    names_ds = _ds(g, f"{kind}_names")
+                    matrix = csr(g, kind, loaded)
+                    names_ds = ds(g, f"{kind}_names")
                     loaded[f"{kind}_names"] = names_ds[()]
-                    names = _strings(loaded[f"{kind}_names"])
+                    names = strings(loaded[f"{kind}_names"])
                     if matrix.shape != (len(ids), len(names)):
                         raise chk.Damage(f"its {kind} are {matrix.shape} for {len(ids)} images "
                                          f"and {len(names)} names")
@@ -261,8 +184,8 @@ class Store:
                     raise chk.Damage(f"it is {feats.dtype} {feats.shape}, not one float row per "
                                      f"image ({n})")
                 self._verify(f"features/{key}", ds, {"": feats})
-                return FeaturesRecord(key, feats, str(_attr(ds, "backbone")),
-                                      _json(ds, "backbone_params"))
+                return FeaturesRecord(key, feats, str(attr(ds, "backbone")),
+                                      json_attr(ds, "backbone_params"))
 
     def read_model(self) -> ModelRecord:
         with self._read() as h5, self._damage("model"):
@@ -277,12 +200,12 @@ class Store:
             if bad:
                 raise chk.Damage(f"its state array {bad[0]!r} is not numeric")
             self._verify("model", g, {f"state/{k}": v for k, v in state.items()})
-            prov = _provenance(g)
-            n_bits = chk.check_n_bits(int(_attr(g, "n_bits")))
+            prov = provenance(g)
+            n_bits = chk.check_n_bits(int(attr(g, "n_bits")))
             return ModelRecord(
-                hasher=str(_attr(g, "hasher")), params=prov.params, state=state,
-                n_bits=n_bits, backbone=str(_attr(g, "backbone")),
-                backbone_params=_json(g, "backbone_params"), provenance=prov)
+                hasher=str(attr(g, "hasher")), params=prov.params, state=state,
+                n_bits=n_bits, backbone=str(attr(g, "backbone")),
+                backbone_params=json_attr(g, "backbone_params"), provenance=prov)
 
     def read_codes(self) -> CodesRecord:
         with self._read() as h5, self._damage("codes"):
@@ -290,24 +213,35 @@ class Store:
             if not isinstance(ds, h5py.Dataset):
                 raise chk.Damage("it is not a dataset")
             codes = ds[()]
-            n_bits = int(_attr(ds, "n_bits"))
+            n_bits = int(attr(ds, "n_bits"))
             chk.check_codes(codes, n_bits)
             n = self._n_images(h5)
             if n is not None and codes.shape[0] != n:
                 raise chk.Damage(f"it has {codes.shape[0]} codes for {n} images")
             self._verify("codes", ds, {"": codes})
-            return CodesRecord(codes, n_bits, _provenance(ds))
+            return CodesRecord(codes, n_bits, provenance(ds))
 
     def read_graph(self) -> HashGraph:
         with self._read() as h5, self._damage("graph"):
             g = self._element(h5, "graph")
-            loaded = {k: _ds(g, k)[()] for k in ("node_codes", "node_counts", "image_nodes")}
-            adjacency = _csr(g, "adjacency", loaded)
+            loaded = {k: ds(g, k)[()] for k in ("node_codes", "node_counts", "image_nodes")}
+            adjacency = csr(g, "adjacency", loaded)
+            m = loaded["node_codes"].shape[0]
+            if "added_edges" in g:  # format 2.0: edges appended by 'dhr add'
+                parts = [ds(g["added_edges"], k)[()] for k in ("i", "j", "weight")]
+                loaded.update({f"added_edges/{k}": v
+                               for k, v in zip(("i", "j", "weight"), parts, strict=True)})
+                chk.check_added_edges(adjacency.shape[0], m, *parts)
+                adjacency = insert_edges(adjacency, m, *parts)
+            for part in ("node_components", "node_degree"):
+                if part in g:
+                    loaded[part] = ds(g, part)[()]
+                    chk.check_node_part(loaded[part], m, part)
             graph = HashGraph(
-                n_bits=int(_attr(g, "n_bits")), radius=int(_attr(g, "radius")),
+                n_bits=int(attr(g, "n_bits")), radius=int(attr(g, "radius")),
                 node_codes=loaded["node_codes"], node_counts=loaded["node_counts"],
                 image_nodes=loaded["image_nodes"], adjacency=adjacency,
-                merged=bool(_attr(g, "merged")))
+                merged=bool(attr(g, "merged")))
             chk.check_graph(graph.n_bits, graph.node_codes, graph.node_counts,
                             graph.image_nodes, adjacency, graph.merged)
             self._verify("graph", g, loaded)
@@ -316,7 +250,7 @@ class Store:
     def read_rank(self) -> RankResult:
         with self._read() as h5, self._damage("rank"):
             g = self._element(h5, "rank")
-            scores = _ds(g, "node_scores")[()]
+            scores = ds(g, "node_scores")[()]
             chk.check_finite(scores, "node scores")
             graph = h5.get("graph")
             nodes = graph.get("node_codes") if isinstance(graph, h5py.Group) else None
@@ -324,16 +258,16 @@ class Store:
                 raise chk.Damage(f"it has {scores.shape[0]} scores for {nodes.shape[0]} nodes")
             self._verify("rank", g, {"node_scores": scores})
             return RankResult(
-                node_scores=scores, method=str(_attr(g, "method")),
-                iterations=int(_attr(g, "iterations")), converged=bool(_attr(g, "converged")),
-                residual=float(_attr(g, "residual")), info=_json(g, "info"))
+                node_scores=scores, method=str(attr(g, "method")),
+                iterations=int(attr(g, "iterations")), converged=bool(attr(g, "converged")),
+                residual=float(attr(g, "residual")), info=json_attr(g, "info"))
 
     def read_importance(self) -> ImportanceList:
         with self._read() as h5, self._damage("importance"):
             g = self._element(h5, "importance")
-            cols = {k: _ds(g, k)[()] for k in ("H", "S", "O", "N", "D_indptr", "D")}
+            cols = {k: ds(g, k)[()] for k in ("H", "S", "O", "N", "D_indptr", "D")}
             il = ImportanceList(
-                n_bits=int(_attr(g, "n_bits")), codes=cols["H"], scores=cols["S"],
+                n_bits=int(attr(g, "n_bits")), codes=cols["H"], scores=cols["S"],
                 order=cols["O"], counts=cols["N"], members_indptr=cols["D_indptr"],
                 members=cols["D"])
             chk.check_importance(il.n_bits, il.codes, il.scores, il.order, il.counts,
@@ -346,7 +280,7 @@ class Store:
 
     def provenance(self, element: str) -> Provenance:
         with self._read() as h5, self._damage(element):
-            return _provenance(self._element(h5, element))
+            return provenance(self._element(h5, element))
 
     def verify(self) -> dict[str, str]:
         """Read and check every element: ``{element: "verified" | "none"}`` (``none``: a

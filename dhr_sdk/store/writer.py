@@ -10,6 +10,7 @@ import numpy as np
 from dhr_sdk.core.errors import StoreFormatError
 from dhr_sdk.core.types import HashGraph, ImportanceList, RankResult
 from dhr_sdk.store import format as fmt
+from dhr_sdk.store import graph_parts as parts
 from dhr_sdk.store.elements import CodesRecord, CollectionRecord, FeaturesRecord, ModelRecord
 from dhr_sdk.store.format import Provenance
 from dhr_sdk.store.integrity import element_digest
@@ -34,8 +35,9 @@ ENCODINGS = {
 class StoreWriter:
     """Element writers inside one atomic edit (see :meth:`Store.edit`).
 
-    Datasets are contiguous (no chunks, no filters) and checked against the free space
-    before they are written; :meth:`seal` gives every written element its checksum.
+    Datasets are contiguous, or chunked and resizable when they grow with ``dhr add`` (no
+    filters), and checked against the free space before they are written; :meth:`seal`
+    gives every written element its checksum.
     """
 
     def __init__(self, h5: h5py.File) -> None:
@@ -65,7 +67,7 @@ class StoreWriter:
         g.attrs["root"] = rec.root
         g.attrs["n_images"] = len(rec.image_ids)
         g.attrs["signature"] = rec.signature
-        fmt.write_strings(g, "image_ids", rec.image_ids)
+        fmt.write_array(g, "image_ids", fmt.ids_blob(rec.image_ids), appendable=True)
         fmt.write_strings(g, "skipped", rec.skipped)
         fmt.write_strings(g, "skipped_reasons", rec.skipped_reasons)
         for kind, matrix, names in (("labels", rec.labels, rec.label_names),
@@ -78,7 +80,8 @@ class StoreWriter:
         g = self.h5.require_group("features")
         if rec.key in g:
             del g[rec.key]
-        ds = fmt.write_array(g, rec.key, np.asarray(rec.features, dtype=np.float32))
+        ds = fmt.write_array(g, rec.key, np.asarray(rec.features, dtype=np.float32),
+                             appendable=True)
         fmt.set_encoding(ds, ENCODINGS["features"])
         ds.attrs["backbone"] = rec.backbone
         ds.attrs["backbone_params"] = json.dumps(rec.backbone_params, sort_keys=True)
@@ -103,7 +106,7 @@ class StoreWriter:
 
     def write_codes(self, rec: CodesRecord) -> None:
         self._replace("codes")
-        ds = fmt.write_array(self.h5, "codes", rec.codes)
+        ds = fmt.write_array(self.h5, "codes", rec.codes, appendable=True)
         fmt.set_encoding(ds, ENCODINGS["codes"])
         ds.attrs["n_bits"] = rec.n_bits
         rec.provenance.write(ds)
@@ -117,9 +120,15 @@ class StoreWriter:
         g.attrs["radius"] = graph.radius
         g.attrs["merged"] = graph.merged
         fmt.write_csr(g, "adjacency", graph.adjacency)
-        fmt.write_array(g, "node_codes", graph.node_codes)
+        fmt.write_array(g, "node_codes", graph.node_codes, appendable=True)
         fmt.write_array(g, "node_counts", graph.node_counts.astype(np.int64))
-        fmt.write_array(g, "image_nodes", graph.image_nodes.astype(np.int64))
+        fmt.write_array(g, "image_nodes", graph.image_nodes.astype(np.int64), appendable=True)
+        if graph.merged:  # what 'dhr add' needs to grow the graph in place (graph_parts.py)
+            n_comp, labels = parts.components(graph.adjacency)
+            g.attrs["components"] = n_comp
+            fmt.write_array(g, "node_components", labels)
+            fmt.write_array(g, "node_degree",
+                            parts.degree(graph.adjacency, graph.node_counts, graph.n_bits))
 
     def write_rank(self, result: RankResult, provenance: Provenance) -> None:
         self._replace("rank")

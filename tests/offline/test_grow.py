@@ -143,3 +143,27 @@ def test_refuses_stores_without_rank_or_with_a_per_image_graph(tmp_path: Path) -
     with pytest.raises(DhrError, match="merged"):
         add_codes(per_image, codes[:1] ^ np.uint8(3), ["x"])
     assert _digest(per_image) == before
+
+
+def test_in_place_growth_keeps_components_and_degrees_exact(tmp_path: Path) -> None:
+    import h5py
+
+    from dhr_sdk.store.graph_parts import components, degree
+
+    codes = _codes(6)
+    names = [f"img{i:04d}" for i in range(codes.shape[0])]
+    store = _store(tmp_path / "s.h5", codes[:300], names[:300], "cpr", {"solver": "closed"})
+    for part in (slice(300, 420), slice(420, None)):
+        before = store.stat().st_ino
+        add_codes(store, codes[part], names[part])
+        assert store.stat().st_ino == before  # edited in place, not replaced
+    graph = Store(store).read_graph()
+    with h5py.File(store, "r") as h5:
+        labels, w = h5["graph/node_components"][()], h5["graph/node_degree"][()]
+        n_comp = int(h5["graph"].attrs["components"])
+        assert h5["graph/added_edges/i"].shape[0] > 0
+    np.testing.assert_array_equal(w, degree(graph.adjacency, graph.node_counts, N_BITS))
+    fresh_n, fresh = components(graph.adjacency)
+    assert n_comp == fresh_n == np.unique(labels).size
+    pairs = set(zip(labels.tolist(), fresh.tolist(), strict=True))
+    assert len(pairs) == fresh_n  # the same partition of the nodes

@@ -88,8 +88,8 @@ def test_refuses_files_that_are_not_stores(tmp_path: Path) -> None:
 def test_refuses_newer_major_version(tmp_path: Path) -> None:
     store = Store.create(tmp_path / "s.h5")
     with h5py.File(store.path, "a") as h5:
-        h5.attrs["format_version"] = "2.0"
-    with pytest.raises(StoreFormatError, match=r"format version 2.0.*upgrade dhr-sdk"):
+        h5.attrs["format_version"] = "3.0"
+    with pytest.raises(StoreFormatError, match=r"format version 3.0.*upgrade dhr-sdk"):
         Store(store.path)
 
 

@@ -1,0 +1,218 @@
+"""The store side of ``dhr add`` on a format 2.0 store: partial reads and an in-place append.
+
+:func:`read_growth_base` reads only what growing needs (image ids, node codes, counts,
+components and degrees, image nodes, scores, the importance list; never the features, the
+old codes or the adjacency), each part checked against its segment digests.
+:func:`adjacency_rows` reads the rows of a few nodes. :func:`write_growth` appends and
+rewrites in one :func:`~dhr_sdk.store.journal.journaled_edit`: the store is edited in place,
+and a kill at any moment leaves it as it was or fully grown.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from dhr_sdk.core.types import ImportanceList, RankResult
+from dhr_sdk.store import format as fmt
+from dhr_sdk.store import integrity as chk
+from dhr_sdk.store import segments
+from dhr_sdk.store.format import Provenance
+from dhr_sdk.store.journal import journaled_edit
+from dhr_sdk.store.store import Store
+
+
+@dataclass
+class GrowthBase:
+    """What a store holds that its growth changes (see :func:`read_growth_base`)."""
+
+    image_ids: list[str]
+    n_bits: int
+    radius: int
+    node_codes: np.ndarray
+    node_counts: np.ndarray
+    node_components: np.ndarray
+    node_degree: np.ndarray
+    n_components: int
+    image_nodes: np.ndarray
+    n_edges: int
+    scores: np.ndarray
+    rank: RankResult
+    importance: ImportanceList
+    feature_dims: dict[str, int] = field(default_factory=dict)
+
+
+def _verified(obj: h5py.HLObject, loaded: dict[str, Any]) -> None:
+    try:
+        chk.verify(obj, True, loaded, only_loaded=True)
+    except chk.Damage as exc:
+        raise chk.Damage(f"element '{obj.name.lstrip('/')}': {exc}") from None
+
+
+def read_growth_base(store: Store) -> GrowthBase | None:
+    """The parts growth needs, or None when the store predates them (format < 2.0)."""
+    with store._read() as h5, store._damage("graph"):
+        g, col = h5["graph"], h5["collection"]
+        need = ("node_components", "node_degree", "added_edges")
+        grows = [col["image_ids"], h5["codes"], g["node_codes"], g["image_nodes"],
+                 *(h5["features"].values() if "features" in h5 else [])]
+        if "node_components" not in g or col["image_ids"].dtype != np.uint8 or \
+                any(k in g and not segments.segmented(g[k]) for k in need[:2]) or \
+                any(d.maxshape[0] is not None or not segments.segmented(d) for d in grows):
+            return None
+        n = int(col.attrs["n_images"])
+        blob = col["image_ids"][()]
+        _verified(col, {"image_ids": blob})
+        parts = {k: g[k][()] for k in ("node_codes", "node_counts", "node_components",
+                                        "node_degree", "image_nodes")}
+        _verified(g, parts)
+        adj = g["adjacency"]
+        n_edges = int(adj["indices"].shape[0]) // 2 + (
+            int(g["added_edges/i"].shape[0]) if "added_edges" in g else 0)
+        r = h5["rank"]
+        scores = r["node_scores"][()]
+        _verified(r, {"node_scores": scores})
+        rank = RankResult(node_scores=scores, method=str(r.attrs["method"]),
+                          iterations=int(r.attrs["iterations"]),
+                          converged=bool(r.attrs["converged"]),
+                          residual=float(r.attrs["residual"]), info=json.loads(r.attrs["info"]))
+        imp = h5["importance"]
+        cols = {k: imp[k][()] for k in ("H", "S", "O", "N", "D_indptr", "D")}
+        _verified(imp, cols)
+        il = ImportanceList(n_bits=int(imp.attrs["n_bits"]), codes=cols["H"], scores=cols["S"],
+                            order=cols["O"], counts=cols["N"], members_indptr=cols["D_indptr"],
+                            members=cols["D"])
+        m = parts["node_codes"].shape[0]
+        if scores.shape != (m,) or il.codes.shape[0] != m or parts["image_nodes"].shape != (n,):
+            raise chk.Damage("its graph, rank and importance list differ in size")
+        dims = {k: int(v.shape[1]) for k, v in h5["features"].items()} if "features" in h5 else {}
+        return GrowthBase(
+            image_ids=fmt.ids_from(blob, n), n_bits=int(g.attrs["n_bits"]),
+            radius=int(g.attrs["radius"]), node_codes=parts["node_codes"],
+            node_counts=parts["node_counts"], node_components=parts["node_components"],
+            node_degree=parts["node_degree"], n_components=int(g.attrs["components"]),
+            image_nodes=parts["image_nodes"], n_edges=n_edges, scores=scores, rank=rank,
+            importance=il, feature_dims=dims)
+
+
+def adjacency_rows(store: Store, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(row, column, weight)`` of every stored edge entry in the rows ``nodes`` (sorted)."""
+    with store._read() as h5, store._damage("graph"):
+        g = h5["graph"]
+        adj = g["adjacency"]
+        indptr = adj["indptr"][()]
+        base = indptr.shape[0] - 1
+        old = nodes[nodes < base]
+        rows, cols, data = [], [], []
+        ind, val = adj["indices"], adj["data"]
+        for t in old.tolist():
+            a, b = int(indptr[t]), int(indptr[t + 1])
+            if b > a:
+                rows.append(np.full(b - a, t, np.int64))
+                cols.append(ind[a:b])
+                data.append(val[a:b])
+        if "added_edges" in g:
+            i, j, w = (g["added_edges"][k][()] for k in ("i", "j", "weight"))
+            hit = np.zeros(int(max(nodes.max(initial=0), i.max(initial=0), j.max(initial=0))) + 1,
+                           dtype=bool)
+            hit[nodes] = True
+            for a_, b_ in ((i, j), (j, i)):
+                sel = hit[a_]
+                rows.append(a_[sel])
+                cols.append(b_[sel])
+                data.append(w[sel])
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        return (np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64),
+                np.concatenate(data).astype(np.float64))
+
+
+@dataclass
+class GrowthWrite:
+    """Everything :func:`write_growth` appends or rewrites."""
+
+    new_ids: list[str]
+    skipped: list[str]
+    skipped_reasons: list[str]
+    signature: str
+    codes: np.ndarray
+    features: dict[str, np.ndarray]
+    dropped: list[str]
+    new_node_codes: np.ndarray
+    new_image_nodes: np.ndarray
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray]
+    node_counts: np.ndarray
+    node_components: np.ndarray
+    node_degree: np.ndarray
+    n_components: int
+    graph_provenance: Provenance
+    rank: RankResult
+    rank_provenance: Provenance
+    importance: ImportanceList
+    tie_rule: str
+
+
+def _rewrite(group: h5py.Group, name: str, values: np.ndarray) -> None:
+    if name in group:
+        del group[name]
+    fmt.write_array(group, name, values)
+
+
+def _appendable(group: h5py.Group, name: str, dtype: Any) -> h5py.Dataset:
+    if name not in group:
+        fmt.write_array(group, name, np.zeros(0, dtype=dtype), appendable=True)
+    return group[name]
+
+
+def write_growth(path: str | Path, w: GrowthWrite) -> None:
+    """Append the growth to the store at ``path`` in place (see module doc)."""
+    with journaled_edit(path) as h5:
+        col = h5["collection"]
+        n_old = int(col.attrs["n_images"])
+        segments.append_rows(col["image_ids"], fmt.ids_blob(w.new_ids, first=n_old == 0))
+        col.attrs["n_images"] = n_old + len(w.new_ids)
+        col.attrs["signature"] = w.signature
+        for name in ("skipped", "skipped_reasons"):
+            del col[name]
+        fmt.write_strings(col, "skipped", w.skipped)
+        fmt.write_strings(col, "skipped_reasons", w.skipped_reasons)
+        written = ["collection", "codes", "graph", "rank", "importance"]
+        for key in w.dropped:
+            del h5["features"][key]
+        for key, rows in w.features.items():
+            segments.append_rows(h5["features"][key], rows.astype(np.float32))
+            written.append(f"features/{key}")
+        segments.append_rows(h5["codes"], w.codes)
+        g = h5["graph"]
+        segments.append_rows(g["node_codes"], w.new_node_codes)
+        segments.append_rows(g["image_nodes"], w.new_image_nodes.astype(np.int64))
+        added = g.require_group("added_edges")
+        for name, values, dtype in zip(("i", "j", "weight"), w.edges,
+                                       (np.int64, np.int64, np.float64), strict=True):
+            segments.append_rows(_appendable(added, name, dtype), values.astype(dtype))
+        _rewrite(g, "node_counts", w.node_counts.astype(np.int64))
+        _rewrite(g, "node_components", w.node_components.astype(np.int64))
+        _rewrite(g, "node_degree", w.node_degree.astype(np.float64))
+        g.attrs["components"] = w.n_components
+        w.graph_provenance.write(g)
+        r = h5["rank"]
+        _rewrite(r, "node_scores", w.rank.node_scores.astype(np.float64))
+        r.attrs["info"] = json.dumps(w.rank.info, sort_keys=True)
+        w.rank_provenance.write(r)
+        imp = h5["importance"]
+        il = w.importance
+        for name, arr in (("H", il.codes), ("S", il.scores), ("O", il.order), ("N", il.counts),
+                          ("D_indptr", il.members_indptr), ("D", il.members)):
+            _rewrite(imp, name, arr)
+        imp.attrs["tie_rule"] = w.tie_rule
+        imp.attrs["created"] = fmt.now()
+        for name in written:
+            obj = h5[name]
+            fmt.set_encoding(obj, str(obj.attrs[fmt.ENCODING_TYPE]))
+            obj.attrs[fmt.CHECKSUM] = chk.element_digest(obj)
+        h5.attrs["format_version"] = fmt.FORMAT_VERSION
