@@ -23,9 +23,11 @@ class Params(BaseModel):
     """Base of every plugin's ``Params``: unknown keys are errors, instances are immutable.
 
     Subclasses declare each hyper-parameter with its paper default and a ``description``.
+    Validators are built on first use (``defer_build``): a command pays only for the params
+    it validates, not for every plugin class it imports (a start-up cost, docs/cli.md).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class HasherParams(Params):
