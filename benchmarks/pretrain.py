@@ -1,0 +1,234 @@
+"""Pretrained (``dhr pretrain``, SimCLR) features against raw pixels, for every hasher.
+
+One command::
+
+    python benchmarks/pretrain.py
+
+1. pretrains one backbone per built-in set on that set's images (labels never enter),
+   into ``.dhr-cache/pretrain/<set>.h5`` (resumed if present; ``--max-minutes`` bounds
+   each run, the file records how many epochs it got);
+2. runs ``benchmarks/retrieval.py`` for each set, seed and backbone (``ssl`` with that
+   file, and ``pixels``) into ``docs/results/retrieval-pretrain-<backbone>-seed<S>.json``;
+3. writes ``docs/results/pretrain.md``: mAP@1000 per hasher and code length, mean ± sd
+   over the seeds that were run, pixels vs pretrained, and the issue's targets checked.
+
+``--only-markdown`` regenerates the page from the JSON files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+CACHE = Path(".dhr-cache") / "pretrain"
+PAGE = RESULTS / "pretrain.md"
+#: Mirror images mean the same animal, not the same digit.
+FLIP = {"animal-mnist": True, "animal-multilabel": True, "mnist": False}
+ORDER = ("lsh", "pcah", "itq", "nrdh", "dstgeh", "lagnh", "gah")
+SEED_HASHERS = ("nrdh", "dstgeh", "lagnh", "gah")
+
+
+def retrieval() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("retrieval", ROOT / "benchmarks/retrieval.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dataset", default="animal-mnist,mnist,animal-multilabel")
+    ap.add_argument("--hashers", default=",".join(ORDER))
+    ap.add_argument("--bits", default="32,64")
+    ap.add_argument("--seeds", default="0,1,2", help="Split seeds (comma list).")
+    ap.add_argument("--backbones", default="ssl,pixels", help="ssl and/or pixels.")
+    ap.add_argument("-P", "--pretrain-param", action="append", default=[],
+                    metavar="KEY=VALUE", help="dhr pretrain param (repeatable).")
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="Time budget of each pretraining run (resumable).")
+    ap.add_argument("--no-pretrain", action="store_true",
+                    help="Use the cached backbone files as they are (no further epochs).")
+    ap.add_argument("--only-markdown", action="store_true")
+    return ap.parse_args(argv)
+
+
+def weights_file(name: str, pairs: list[str], max_minutes: float | None,
+                 train: bool = True) -> Path:
+    """The set's pretrained backbone file, trained (or resumed) here unless ``train`` is
+    false and the file exists."""
+    from dhr_sdk.core.params import build_params, parse_key_values
+    from dhr_sdk.core.progress import Progress
+    from dhr_sdk.datasets.demo import load_demo_arrays
+    from dhr_sdk.offline.pretrain import PretrainParams, pretrain
+    from dhr_sdk.offline.pretrain.images import prepare_images
+
+    path = CACHE / f"{name}.h5"
+    if not train and path.exists():
+        return path
+    values = {"image_size": 28, "flip": FLIP[name], **parse_key_values(pairs)}
+    p = build_params(PretrainParams, values, "pretrain")
+    x, digest = prepare_images(load_demo_arrays(name).images, p.image_size, p.channels)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    res = pretrain(x, path, p, resume=True, data_digest=digest, max_minutes=max_minutes,
+                   progress=Progress())
+    print(f"{name}: {res.epochs_done} epoch(s), loss {res.loss}, {res.seconds:.0f} s here")
+    return path
+
+
+def results_file(backbone: str, seed: int) -> Path:
+    return RESULTS / f"retrieval-pretrain-{backbone}-seed{seed}.json"
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> None:
+    """Features once per set and backbone, then every seed's split; rows already in a
+    seed's results file are not run again."""
+    from dhr_sdk.cli.common import shared_params
+    from dhr_sdk.core.progress import Progress
+    from dhr_sdk.evaluation.data import demo_features
+    from dhr_sdk.evaluation.protocol import hasher_grid, run_evaluation
+    from dhr_sdk.evaluation.spec import MetricSpec
+    from dhr_sdk.evaluation.split import SplitSpec
+
+    bench, prog = retrieval(), Progress()
+    command = shlex.join(["python", "benchmarks/pretrain.py", *argv])
+    hashers = list(shared_params("hasher", args.hashers.split(","), [], None).items())
+    bits = [int(b) for b in args.bits.split(",")]
+    for name in args.dataset.split(","):
+        path = weights_file(name, args.pretrain_param, args.max_minutes,
+                            not args.no_pretrain) if "ssl" in args.backbones else None
+        for backbone in args.backbones.split(","):
+            params = {"weights": str(path)} if backbone == "ssl" else {}
+            feats = None
+            for seed in [int(s) for s in args.seeds.split(",")]:
+                out = results_file(backbone, seed)
+                have = bench.load(out)["runs"]
+                todo = [(h, p) for h, p in hashers
+                        if any(f"{name}/{h}/{b}" not in have for b in bits)]
+                if not todo:
+                    continue
+                start = time.perf_counter()
+                feats = feats or demo_features(name, backbone, params, progress=prog)
+                report = run_evaluation(feats, hasher_grid(todo, bits),
+                                        SplitSpec(1000, None, None, seed, part="test"),
+                                        MetricSpec(), prog, catch=(Exception,))
+                data = bench.merge_rows(out, bench.rows_of(report, command))
+                out.with_suffix(".md").write_text(bench.markdown(data, out.name))
+                print(f"{name} {backbone} seed {seed}: {time.perf_counter() - start:.0f} s",
+                      flush=True)
+
+
+def collect() -> dict[tuple[str, str, str, int], list[float]]:
+    """mAP@1000 by (dataset, backbone, hasher, bits), one value per seed file."""
+    out: dict[tuple[str, str, str, int], list[float]] = {}
+    for f in sorted(RESULTS.glob("retrieval-pretrain-*-seed*.json")):
+        for row in json.loads(f.read_text())["runs"].values():
+            res = row["result"]
+            if res["metrics"] is None:
+                continue
+            key = (row["dataset"]["name"], row["backbone"]["name"], res["hasher"],
+                   res["n_bits"])
+            out.setdefault(key, []).append(res["metrics"]["map_at"]["1000"])
+    return out
+
+
+def chance(dataset: str) -> float | None:
+    for f in sorted(RESULTS.glob("retrieval-pretrain-*-seed*.json")):
+        for row in json.loads(f.read_text())["runs"].values():
+            if row["dataset"]["name"] == dataset and row["result"]["metrics"]:
+                return float(row["result"]["metrics"]["pr_curve"]["precision"][-1])
+    return None
+
+
+def _cell(values: list[float] | None) -> str:
+    if not values:
+        return "—"
+    sd = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.3f}{sd} ({len(values)})"
+
+
+def backbone_lines() -> list[str]:
+    from dhr_sdk.model.ssl_file import read_ssl_file
+
+    lines = ["| set | arch | feature | epochs done / planned | final loss | images | "
+             "data digest |", "|---|---|---|---|---|---|---|"]
+    for f in sorted(CACHE.glob("*.h5")):
+        r = read_ssl_file(f)
+        lines.append(f"| {f.stem} | {r.arch} (width {r.params.get('width')}) | "
+                     f"{r.feature_dim}-d | {r.epochs_done} / {r.params['epochs']} | "
+                     f"{r.loss[-1]:.3f} | {r.n_images} | `{r.data_digest[:12]}` |")
+    return lines
+
+
+def markdown() -> str:
+    got = collect()
+    mean = {k: statistics.mean(v) for k, v in got.items()}
+    lines = ["# Pretrained (SimCLR) features vs pixels", "",
+             "Generated by `benchmarks/pretrain.py` from "
+             "`retrieval-pretrain-<backbone>-seed<S>.json` (rows of `benchmarks/retrieval.py`,"
+             " same protocol: docs/evaluation.md); do not edit by hand. mAP@1000, mean ± sd "
+             "over split seeds (number of seeds in brackets). `ssl` = the set's own backbone "
+             "pretrained by `dhr pretrain` on its images without labels (below); `pixels` = "
+             "28×28 raw pixels. Shared 2-core CPU machine.", "",
+             "## The backbones", "", *backbone_lines(), ""]
+    for dataset in sorted({k[0] for k in got}):
+        c = chance(dataset)
+        lines += [f"## {dataset}", ""]
+        if c is not None:
+            lines += [f"Chance level (share of relevant database items): {c:.3f}.", ""]
+        bits = sorted({k[3] for k in got if k[0] == dataset})
+        head = ["hasher"] + [f"{b} bits {bb}" for b in bits for bb in ("pixels", "ssl")]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for h in ORDER:
+            cells = [_cell(got.get((dataset, bb, h, b))) for b in bits
+                     for bb in ("pixels", "ssl")]
+            lines.append(f"| {h} | " + " | ".join(cells) + " |")
+        lines += ["", *target_lines(dataset, mean, c), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def target_lines(dataset: str, mean: dict[tuple[str, str, str, int], float],
+                 c: float | None) -> list[str]:
+    out = []
+    itq_px = mean.get((dataset, "pixels", "itq", 64))
+    itq_ssl = mean.get((dataset, "ssl", "itq", 64))
+    if itq_px and itq_ssl:
+        ratio = itq_ssl / itq_px
+        out.append(f"- ITQ-64 pretrained / pixels: {ratio:.2f}× (target ≥ 1.2×: "
+                   f"{'met' if ratio >= 1.2 else 'missed'}).")
+    lsh = mean.get((dataset, "ssl", "lsh", 64))
+    for h in SEED_HASHERS:
+        v = mean.get((dataset, "ssl", h, 64))
+        if v is None or itq_ssl is None or lsh is None:
+            continue
+        ok = v > itq_ssl and v > lsh
+        out.append(f"- {h.upper()}-64 on ssl {v:.3f} vs ITQ {itq_ssl:.3f}, LSH {lsh:.3f}: "
+                   f"{'above both' if ok else 'NOT above both'}.")
+    if c is not None and itq_ssl is not None:
+        out.append(f"- ITQ-64 on ssl is {itq_ssl / c:.2f}× chance.")
+    return out
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    if not args.only_markdown:
+        print("command:", shlex.join(["python", "benchmarks/pretrain.py", *argv]))
+        run(args, argv)
+    PAGE.write_text(markdown())
+    print(f"wrote {PAGE}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
