@@ -13,11 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from dhr_sdk.core.bits import MAX_BITS, MIN_BITS, n_bits_problem
 from dhr_sdk.core.errors import DhrError, ParamsError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 
 class Params(BaseModel):
     """Base of every plugin's ``Params``: unknown keys are errors, instances are immutable.
@@ -73,6 +68,11 @@ def parse_key_values(pairs: Iterable[str]) -> dict[str, Any]:
 
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read a TOML config file. Sections are named after plugin kinds (``[hasher]``, ...)."""
+    if sys.version_info >= (3, 11):  # imported here: only --config needs it
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+
     p = Path(path)
     try:
         with p.open("rb") as fh:
