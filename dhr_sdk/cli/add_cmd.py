@@ -24,9 +24,10 @@ def add_command(store: Path, images: tuple[Path, ...], batch_size: int, workers:
     IMAGES must lie inside STORE's collection folder. Only they are decoded and encoded,
     with STORE's model; their codes are appended, the merged graph is updated at the new
     codes, and the rank is redone: only on the touched components when STORE was ranked
-    by cpr with solver=closed (the default), on the whole graph otherwise. STORE is
-    replaced once, and the result equals a rebuild of all images. Unreadable images are
-    skipped with their reason; images already in STORE are refused.
+    by cpr with solver=closed (the default), on the whole graph otherwise. A format 2.0
+    STORE is edited in place through a rollback journal, others are replaced once; a kill
+    leaves STORE as it was or grown, and the result equals a rebuild of all images.
+    Unreadable images are skipped with their reason; images already in STORE are refused.
     """
     report = add_images(store, list(images), batch_size=batch_size, workers=workers,
                         device=device, progress=progress(quiet or as_json))

@@ -32,7 +32,12 @@ from dhr_sdk.offline.grow_graph import GraphGrowth, grow_graph, rerank_closed
 from dhr_sdk.offline.grow_inplace import add_in_place
 from dhr_sdk.offline.importance import TIE_RULE, build_importance_list
 from dhr_sdk.store import CodesRecord, CollectionRecord, FeaturesRecord, Store, staged
-from dhr_sdk.store.growth import read_growth_base
+from dhr_sdk.store.growth import (
+    CollectionHead,
+    codes_bits,
+    read_collection_head,
+    read_growth_base,
+)
 from dhr_sdk.store.provenance import provenance_of
 
 
@@ -73,16 +78,17 @@ def _check_store(store: Store) -> None:
                        "(rebuild it with 'dhr graph' after adding codes)")
 
 
-def _check_names(old: CollectionRecord, names: Sequence[str], n_codes: int) -> None:
+def _check_names(present: Sequence[str], side_files: bool, names: Sequence[str],
+                 n_codes: int) -> None:
+    """Refuse names that do not fit (``present``: those already in the store)."""
     if len(names) != n_codes:
         raise DhrError(f"{len(names)} image names for {n_codes} codes; give one per code")
     if len(set(names)) != len(names):
         raise DhrError("the new image names are not unique")
-    present = set(old.image_ids).intersection(names)
     if present:
         raise DhrError(f"{len(present)} of the new images are already in the store "
                        f"(e.g. {sorted(present)[0]}); add only new images")
-    if old.labels is not None or old.tags is not None:
+    if side_files:
         raise DhrError("the store's collection has labels or tags, which new images would "
                        "lack; rebuild it with the side files instead")
 
@@ -126,16 +132,23 @@ def _canonical(graph: HashGraph) -> HashGraph:
                      adjacency=adjacency, merged=True)
 
 
-def _grown_collection(old: CollectionRecord, names: list[str],
+def _side_files(col: CollectionRecord) -> bool:
+    return col.labels is not None or col.tags is not None
+
+
+def _grown_collection(old: CollectionRecord | CollectionHead, names: list[str],
                       gone: dict[str, str]) -> CollectionRecord:
-    """The collection with ``names`` appended and ``gone`` joining its skipped files."""
+    """The collection with ``names`` appended and ``gone`` joining its skipped files (the
+    old ids are decoded only to recompute a recorded signature)."""
     listed = set(names) | set(gone)
     kept = [(s, r) for s, r in zip(old.skipped, old.skipped_reasons, strict=True)
             if s not in listed]
     col = CollectionRecord(
-        image_ids=[*old.image_ids, *names], root=old.root,
-        skipped=[s for s, _ in kept] + sorted(gone),
+        image_ids=[], root=old.root, skipped=[s for s, _ in kept] + sorted(gone),
         skipped_reasons=[r for _, r in kept] + [gone[s] for s in sorted(gone)], signature="")
+    if isinstance(old, CollectionRecord) or old.signature:
+        ids = old.image_ids if isinstance(old, CollectionRecord) else old.ids()
+        col.image_ids = [*ids, *names]
     if old.signature:
         col.signature = Collection.from_record(col).signature()
     return col
@@ -154,11 +167,15 @@ def add_codes(store_path: str | Path, codes: np.ndarray, names: Sequence[str], *
     start = time.perf_counter()
     store = Store(store_path)
     _check_store(store)
-    codes_rec = store.read_codes()
-    codes = check_packed(np.asarray(codes), codes_rec.n_bits)
-    old_col = store.read_collection()
+    codes = check_packed(np.asarray(codes), codes_bits(store))
     names = [str(n) for n in names]
-    _check_names(old_col, names, codes.shape[0])
+    head = read_collection_head(store)  # format 2.0: ids not decoded
+    old_col: CollectionRecord | CollectionHead = head or store.read_collection()
+    if isinstance(old_col, CollectionHead):
+        _check_names(old_col.present(names), old_col.side_files, names, codes.shape[0])
+    else:
+        _check_names(sorted(set(old_col.image_ids).intersection(names)),
+                     _side_files(old_col), names, codes.shape[0])
     gone = dict(skipped or {})
     col = _grown_collection(old_col, names, gone)
     registry = get_registry()
@@ -175,6 +192,9 @@ def add_codes(store_path: str | Path, codes: np.ndarray, names: Sequence[str], *
                      f"re-ranked {report.components_reranked} of {report.components} "
                      "components")
         return report
+    if not col.image_ids:
+        col = _grown_collection(store.read_collection(), names, gone)
+    codes_rec = store.read_codes()
     graph, old_rank = store.read_graph(), store.read_rank()
     progress.log(f"adding {codes.shape[0]} codes to {store.path} ({graph.n_nodes} nodes)")
     grown = grow_graph(graph, codes)
@@ -271,7 +291,8 @@ def add_images(store_path: str | Path, sources: Sequence[str | Path], *,
         raise DhrError(f"{store.path} records no collection folder; add codes instead")
     root = Path(old.root)
     ids, skipped = _new_files(root, sources)
-    _check_names(old, ids, len(ids))
+    _check_names(sorted(set(old.image_ids).intersection(ids)), _side_files(old), ids,
+                 len(ids))
     hm = HashModel.from_record(store.read_model(), f"the model in {store.path}")
     bb = hm.make_backbone()
     from dhr_sdk.data.loader import FileImages, run_batches

@@ -216,3 +216,70 @@ def write_growth(path: str | Path, w: GrowthWrite) -> None:
             fmt.set_encoding(obj, str(obj.attrs[fmt.ENCODING_TYPE]))
             obj.attrs[fmt.CHECKSUM] = chk.element_digest(obj)
         h5.attrs["format_version"] = fmt.FORMAT_VERSION
+
+
+_MUL = np.uint64(0x100000001B3)
+
+
+def _id_hashes(blob: np.ndarray, n: int) -> np.ndarray:
+    """A 64-bit polynomial hash of each of the ``n`` NUL-separated ids of ``blob``."""
+    if n == 0:
+        return np.zeros(0, np.uint64)
+    sep = blob == 0
+    which = np.cumsum(sep) - sep  # id of each byte (separators belong to the id before)
+    starts = np.concatenate([[0], np.flatnonzero(sep) + 1])
+    pos = np.arange(blob.size) - starts[which]
+    powers = np.cumprod(np.full(int(pos.max(initial=0)) + 1, _MUL, dtype=np.uint64))
+    contrib = (blob.astype(np.uint64) + np.uint64(1)) * powers[pos]
+    contrib[sep] = 0
+    ext = np.append(contrib, np.uint64(0))  # an empty last id starts at the blob's end
+    return np.add.reduceat(ext, starts)
+
+
+@dataclass
+class CollectionHead:
+    """A 2.0 collection without its ids decoded: membership by hash, exact on a hit."""
+
+    root: str
+    signature: str
+    skipped: list[str]
+    skipped_reasons: list[str]
+    side_files: bool
+    n_images: int
+    blob: np.ndarray
+
+    def present(self, names: list[str]) -> list[str]:
+        """The ``names`` that are already image ids of the collection."""
+        new = fmt.ids_blob(names)
+        old = np.sort(_id_hashes(self.blob, self.n_images))
+        mine = _id_hashes(new, len(names))
+        at = np.minimum(np.searchsorted(old, mine), max(old.size - 1, 0))
+        hits = old[at] == mine if old.size else np.zeros(len(names), dtype=bool)
+        if not hits.any():
+            return []
+        ids = set(self.ids())
+        return [n for n, hit in zip(names, hits.tolist(), strict=True) if hit and n in ids]
+
+    def ids(self) -> list[str]:
+        return fmt.ids_from(self.blob, self.n_images)
+
+
+def read_collection_head(store: Store) -> CollectionHead | None:
+    """The collection of a 2.0 store, checked (None for a 1.x collection)."""
+    with store._read() as h5, store._damage("collection"):
+        col = h5["collection"]
+        if col["image_ids"].dtype != np.uint8:
+            return None
+        loaded = {k: col[k][()] for k in ("image_ids", "skipped", "skipped_reasons")}
+        _verified(col, loaded)
+        skipped, reasons = (fmt.ids_from(loaded[k], -1) for k in ("skipped", "skipped_reasons"))
+        return CollectionHead(
+            root=str(col.attrs["root"]), signature=str(col.attrs.get("signature", "")),
+            skipped=skipped, skipped_reasons=reasons,
+            side_files="labels" in col or "tags" in col, n_images=int(col.attrs["n_images"]),
+            blob=loaded["image_ids"])
+
+
+def codes_bits(store: Store) -> int:
+    with store._read() as h5, store._damage("codes"):
+        return int(h5["codes"].attrs["n_bits"])

@@ -54,9 +54,16 @@ def segmented(ds: h5py.Dataset) -> bool:
     return SEGMENTS in ds.attrs
 
 
+MIN_CHUNK_BYTES = 1 << 16
+"""Smallest chunk (an empty or small dataset still appends in few chunks)."""
+
+
 def chunks_for(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    """About :data:`CHUNK_BYTES` per chunk, less for a small dataset (never below
+    :data:`MIN_CHUNK_BYTES`, so an append of many rows touches few chunks)."""
     row = max(1, itemsize * int(np.prod(shape[1:], dtype=np.int64)))
-    return (max(1, min(CHUNK_BYTES // row, max(1, shape[0]))), *shape[1:])
+    rows = max(min(CHUNK_BYTES // row, shape[0]), MIN_CHUNK_BYTES // row, 1)
+    return (rows, *shape[1:])
 
 
 def append_rows(ds: h5py.Dataset, rows: np.ndarray) -> None:
