@@ -150,7 +150,7 @@ def _result_json(position: int, r: CollectionResult, req: Requirement,
     a, paper = r.assessment, r.paper
     return {
         "position": position, "collection": r.target.name, "store": str(r.target.path),
-        "n_images": r.target.importance.n_images, "estimate": _estimate_json(a),
+        "n_images": r.target.n_images, "estimate": _estimate_json(a),
         "relevance": paper.relevance, "score": paper.score, "k": paper.rank, "n": paper.total,
         "matches": r.matches, "model_id": r.target.model_id, "warnings": list(r.warnings),
         "per_image": [{"path": req.label(m.index), "weight": round(m.weight, 6),

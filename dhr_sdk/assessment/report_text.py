@@ -96,7 +96,7 @@ def collection_sentences(r: CollectionResult, report: AssessmentReport) -> list[
     out.append(f"{r.matches:,} distinct images lie {_within(radius_of(report))} of at least "
                "one requirement image (each counted once, unweighted).")
     out += paper_sentences(r, report)
-    out.append(f"The collection holds {il.n_images:,} images under {il.n_codes:,} distinct "
+    out.append(f"The collection holds {r.target.n_images:,} images under {il.n_codes:,} distinct "
                "hash codes.")
     return out
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +39,23 @@ def model_fingerprint(rec: ModelRecord) -> str:
 class ImageEncoder:
     """Image files -> codes under ``model``: its backbone through the same batched forward
     as a collection's features (RGB decode + the backbone's transform), then its hasher.
-    The network is built once, on first use, and kept (``dhr serve`` keeps one per model)."""
+    The network is built once, on first use, and kept (``dhr serve`` keeps one per model);
+    concurrent calls share it (inference only)."""
 
     def __init__(self, model: HashModel, batch_size: int = 64) -> None:
         self.model = model
         self.batch_size = batch_size
         self._backbone: Any = None
         self._net: Any = None
+        self._build_lock = threading.Lock()
 
     def __call__(self, paths: Sequence[Path]) -> np.ndarray:
         from dhr_sdk.data.loader import FileImages, run_batches
 
-        if self._net is None:
-            self._backbone = self.model.make_backbone()
-            self._net = self._backbone.build("cpu")
+        with self._build_lock:
+            if self._net is None:
+                self._backbone = self.model.make_backbone()
+                self._net = self._backbone.build("cpu")
         feats, failed = run_batches(FileImages([str(p) for p in paths],
                                                self._backbone.transform()),
                                     len(paths), self._backbone, batch_size=self.batch_size,
@@ -80,6 +85,11 @@ class StoreTarget:
     @property
     def name(self) -> str:
         return self.path.stem
+
+    @cached_property
+    def n_images(self) -> int:
+        """Images of the collection (summed once: a resident server asks on every answer)."""
+        return self.importance.n_images
 
 
 def open_target(path: str | Path, need_model: bool = True) -> StoreTarget:

@@ -1,11 +1,14 @@
 """What a ``dhr serve`` process keeps resident: the stores, their models, the assessors.
 
 Stores are opened once (``open_target``) and only read. Each distinct model is built once;
-the assessors keep one Hamming index per importance list (built once, on first use).
-:meth:`ServerState.reload` re-opens the stores whose file changed (mtime, size or inode) and
-opens new ``*.h5`` files of the folders given; a store that fails to open is reported and its
-previous version stays served. Requests and reloads take one lock, so an answer never mixes
-two versions of a store.
+the assessors keep one Hamming index per importance list, built when the store is loaded.
+Everything a request reads is one immutable :class:`Snapshot`: a request takes the current
+snapshot once and uses nothing else, so requests run concurrently without a lock and an
+answer never mixes two versions of a store. :meth:`ServerState.reload` re-opens the stores
+whose file changed (mtime, size or inode) and opens new ``*.h5`` files of the folders given
+into a new snapshot (indexes built) and then swaps it in; requests keep being answered from
+the previous one meanwhile. A store that fails to open is reported and its previous version
+stays served. Reloads run one at a time.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dhr_sdk.assessment.assess import (
 from dhr_sdk.assessment.requirement import Requirement
 from dhr_sdk.assessment.targets import ImageEncoder, StoreTarget, encode_requirement, open_target
 from dhr_sdk.core.errors import DhrError
+from dhr_sdk.core.interfaces import Assessor
 from dhr_sdk.data.images import UnreadableImage, load_rgb
 from dhr_sdk.model.hash_model import HashModel
 from dhr_sdk.serve.inputs import RequestError, images_requirement
@@ -67,7 +71,7 @@ class Collection:
     def describe(self) -> dict[str, Any]:
         """The ``GET /v1/collections`` entry."""
         t, rec = self.target, self.target.model_record
-        return {"name": self.name, "path": str(t.path), "n_images": t.importance.n_images,
+        return {"name": self.name, "path": str(t.path), "n_images": t.n_images,
                 "n_codes": t.importance.n_codes, "n_bits": t.importance.n_bits,
                 "model_id": t.model_id, "has_model": rec is not None,
                 "hasher": rec.hasher if rec else None, "backbone": rec.backbone if rec else None,
@@ -77,6 +81,15 @@ class Collection:
 def _open(path: Path) -> Collection:
     sig = Signature.of(path)
     return Collection(open_target(path, need_model=False), path, sig)
+
+
+def _put(collections: dict[str, Collection], c: Collection) -> None:
+    """Serve ``c`` in ``collections``, replacing its previous version (same file)."""
+    old = collections.get(c.name)
+    if old is not None and old.file != c.file:
+        raise DhrError(f"two stores are named {c.name!r}: {old.file} and {c.file}; "
+                       "collections are named by file name")
+    collections[c.name] = c
 
 
 def store_files(sources: Sequence[Path]) -> list[Path]:
@@ -102,6 +115,36 @@ class ReloadResult:
                 "unchanged": self.unchanged, "failed": self.failed}
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What requests read, never changed once served: the collections by name, one image
+    encoder per model id, and the assessors holding the collections' Hamming indexes."""
+
+    collections: dict[str, Collection]
+    models: dict[str, ImageEncoder]
+    ranking: Assessor
+    paper: Assessor
+
+    def targets(self, names: Sequence[str] | None) -> list[StoreTarget]:
+        """The targets of the named collections (default all), in the order named."""
+        if not names:
+            return [c.target for c in self.collections.values()]
+        unknown = [n for n in names if n not in self.collections]
+        if unknown:
+            raise RequestError(f"unknown collection {unknown[0]!r}; served: "
+                               + ", ".join(self.collections))
+        return [self.collections[n].target for n in dict.fromkeys(names)]
+
+
+def _warm(assessor: Assessor, collections: Sequence[Collection]) -> None:
+    """Let ``assessor`` build what it keeps per importance list (its Hamming index) now, so
+    that no request pays for it and requests only read it."""
+    for c in collections:
+        il = c.target.importance
+        if il.n_codes:
+            assessor.assess(il, il.codes[:1])
+
+
 class ServerState:
     """The resident stores, models and assessors of one server (see the module doc)."""
 
@@ -116,49 +159,58 @@ class ServerState:
             if not s.exists():
                 raise DhrError(f"{s} does not exist")
         self._assessor_config = (assessor, params or {})
-        self._new_assessors()
-        self._lock = threading.Lock()
-        self.collections: dict[str, Collection] = {}
-        self.models: dict[str, ImageEncoder] = {}
+        self._reload_lock = threading.Lock()
+        collections: dict[str, Collection] = {}
         for path in store_files(self.sources):
-            self._put(_open(path))
-        if not self.collections:
+            _put(collections, _open(path))
+        if not collections:
             raise DhrError("no stores to serve in " + ", ".join(map(str, self.sources)) +
                            f" (a folder is searched for {STORE_GLOB})")
+        self._snapshot = self._new_snapshot(collections, {})
 
-    def _put(self, c: Collection) -> None:
-        """Serve ``c`` (replacing its previous version), its model built once per model id."""
-        old = self.collections.get(c.name)
-        if old is not None and old.file != c.file:
-            raise DhrError(f"two stores are named {c.name!r}: {old.file} and {c.file}; "
-                           "collections are named by file name")
-        rec = c.target.model_record
-        if rec is not None and c.target.model_id not in self.models:
-            self.models[c.target.model_id] = ImageEncoder(HashModel.from_record(rec))
-        self.collections[c.name] = c
+    @property
+    def snapshot(self) -> Snapshot:
+        """What is served now (a request reads this once)."""
+        return self._snapshot
 
-    def _new_assessors(self) -> None:
-        """Fresh assessor instances: each keeps one Hamming index per importance list it
-        has searched, built on first use and resident from then on."""
+    @property
+    def collections(self) -> dict[str, Collection]:
+        return self._snapshot.collections
+
+    @property
+    def models(self) -> dict[str, ImageEncoder]:
+        return self._snapshot.models
+
+    @property
+    def ranking(self) -> Assessor:
+        return self._snapshot.ranking
+
+    @property
+    def paper(self) -> Assessor:
+        return self._snapshot.paper
+
+    def _new_snapshot(self, collections: dict[str, Collection],
+                      models: dict[str, ImageEncoder]) -> Snapshot:
+        """A snapshot of ``collections`` with fresh assessors whose indexes are built, each
+        model built once per model id (``models``: encoders to keep, by model id)."""
+        kept: dict[str, ImageEncoder] = {}
+        for c in collections.values():
+            rec, mid = c.target.model_record, c.target.model_id
+            if rec is not None and mid not in kept:
+                kept[mid] = models.get(mid) or ImageEncoder(HashModel.from_record(rec))
         name, params = self._assessor_config
-        self.ranking = make_assessor(name, params.get(name))
-        self.paper = self.ranking if name == PAPER_ASSESSOR else \
+        ranking = make_assessor(name, params.get(name))
+        paper = ranking if name == PAPER_ASSESSOR else \
             make_assessor(PAPER_ASSESSOR, params.get(PAPER_ASSESSOR))
-
-    def _prune(self) -> None:
-        """Drop the models nothing served uses any more, and the indexes of replaced lists
-        (new assessor instances rebuild each served list's index once, on first use)."""
-        used = {c.target.model_id for c in self.collections.values()}
-        self.models = {mid: m for mid, m in self.models.items() if mid in used}
-        self._new_assessors()
+        for a in dict.fromkeys([ranking, paper]):
+            _warm(a, list(collections.values()))
+        return Snapshot(collections, kept, ranking, paper)
 
     def describe(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [c.describe() for c in self.collections.values()]
+        return [c.describe() for c in self._snapshot.collections.values()]
 
     def collection(self, name: str) -> Collection:
-        with self._lock:
-            found = self.collections.get(name)
+        found = self._snapshot.collections.get(name)
         if found is None:
             raise RequestError(f"unknown collection {name!r}", 404)
         return found
@@ -166,49 +218,44 @@ class ServerState:
     def reload(self) -> ReloadResult:
         """Pick up rebuilt, new and removed store files (see the module doc)."""
         out = ReloadResult()
-        with self._lock:
+        with self._reload_lock:
+            old = self._snapshot
+            collections = dict(old.collections)
             seen: set[str] = set()
-            by_path = {c.file: c for c in self.collections.values()}
+            by_path = {c.file: c for c in collections.values()}
             for path in store_files([s for s in self.sources if s.exists()]):
-                old = by_path.get(path)
-                name = old.name if old else path.stem
+                prev = by_path.get(path)
+                name = prev.name if prev else path.stem
                 seen.add(name)
                 try:
-                    if old is not None and Signature.of(path) == old.signature:
+                    if prev is not None and Signature.of(path) == prev.signature:
                         out.unchanged.append(name)
                         continue
-                    self._put(_open(path))
+                    _put(collections, _open(path))
                 except (DhrError, OSError) as exc:
                     out.failed.append({"name": name, "path": str(path),
                                        "detail": " ".join(str(exc).split())})
                     continue
-                (out.reloaded if old else out.added).append(name)
-            for name in [n for n in self.collections if n not in seen]:
-                del self.collections[name]
+                (out.reloaded if prev else out.added).append(name)
+            for name in [n for n in collections if n not in seen]:
+                del collections[name]
                 out.removed.append(name)
-            self._prune()
+            if out.added or out.reloaded or out.removed:
+                # fresh assessors: the indexes of replaced lists go with the old snapshot
+                self._snapshot = self._new_snapshot(collections, old.models)
         return out
 
-    def _targets(self, names: Sequence[str] | None) -> list[StoreTarget]:
-        if not names:
-            return [c.target for c in self.collections.values()]
-        unknown = [n for n in names if n not in self.collections]
-        if unknown:
-            raise RequestError(f"unknown collection {unknown[0]!r}; served: "
-                               + ", ".join(self.collections))
-        return [self.collections[n].target for n in dict.fromkeys(names)]
-
-    def _assess(self, req: Requirement, targets: list[StoreTarget],
+    def _assess(self, snap: Snapshot, req: Requirement, targets: list[StoreTarget],
                 codes_by_model: dict[str, np.ndarray], top: int) -> AssessmentReport:
-        return assess_targets(req, targets, self.ranking, paper=self.paper, top_images=top,
+        return assess_targets(req, targets, snap.ranking, paper=snap.paper, top_images=top,
                               codes_by_model=codes_by_model)
 
     def assess_codes(self, req: Requirement, names: Sequence[str] | None = None,
                      top: int = 6) -> AssessmentReport:
         """Assess a requirement of packed codes against the named collections (default all)."""
-        with self._lock:
-            targets = self._targets(names)
-            return self._assess(req, targets, encode_requirement(req, targets), top)
+        snap = self._snapshot
+        targets = snap.targets(names)
+        return self._assess(snap, req, targets, encode_requirement(req, targets), top)
 
     def assess_images(self, files: Sequence[tuple[str, Callable[[Path], None]]],
                       groups: Sequence[str] | None = None,
@@ -219,6 +266,13 @@ class ServerState:
         Each image is decoded by the data layer first (an unreadable one is a 400 naming it),
         then encoded once per distinct model of the collections."""
         req = images_requirement([label for label, _ in files], groups, weights)
+        snap = self._snapshot
+        targets = snap.targets(names)
+        bare = [t.name for t in targets if t.model_record is None]
+        if bare:
+            raise RequestError(f"collection {bare[0]!r} has no model (a store of imported "
+                               "codes): give the requirement as codes, or pick collections "
+                               "with a model")
         with tempfile.TemporaryDirectory(prefix="dhr-serve-") as tmp:
             paths = []
             for i, (label, write) in enumerate(files):
@@ -229,13 +283,6 @@ class ServerState:
                 except UnreadableImage as exc:
                     raise RequestError(f"uploaded image {label} is unreadable: {exc}") from None
                 paths.append(path)
-            with self._lock:
-                targets = self._targets(names)
-                bare = [t.name for t in targets if t.model_record is None]
-                if bare:
-                    raise RequestError(f"collection {bare[0]!r} has no model (a store of "
-                                       "imported codes): give the requirement as codes, or "
-                                       "pick collections with a model")
-                codes = {mid: self.models[mid](paths)
-                         for mid in dict.fromkeys(t.model_id for t in targets)}
-                return self._assess(req, targets, codes, top)
+            codes = {mid: snap.models[mid](paths)
+                     for mid in dict.fromkeys(t.model_id for t in targets)}
+            return self._assess(snap, req, targets, codes, top)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import ClassVar
+import weakref
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from dhr_sdk import (
     MatchPairs,
     check_packed,
     check_weights,
+    match_pairs,
 )
 
 
@@ -38,26 +40,62 @@ def checked_codes(importance: ImportanceList, requirement_codes: np.ndarray) -> 
 class IndexedAssessor(Assessor):
     """An assessor that searches the importance list's codes with an exact Hamming index.
 
-    Indexes are kept per importance-list object (the last ``MAX_CACHED_INDEXES`` used), so
-    one assessor serving many stores (``dhr assess`` over many collections, ``dhr serve``)
-    builds each index once.
+    The index of a list is built once and shared by every indexed assessor of the process
+    for as long as the list object lives (``dhr assess`` and ``dhr serve`` run two assessors
+    over the same lists); the last search on each list is kept too, so a second assessor
+    asking the same question (same codes, same radius) reuses its answer.
     """
-
-    MAX_CACHED_INDEXES: ClassVar[int] = 64
 
     def index_for(self, importance: ImportanceList) -> HammingIndex:
         """The index over ``importance``'s codes, built once per list object and reused."""
-        cache: OrderedDict[int, tuple[ImportanceList, HammingIndex]] = self.__dict__.setdefault(
-            "_index_cache", OrderedDict())
-        hit = cache.get(id(importance))
-        if hit is not None and hit[0] is importance:
-            cache.move_to_end(id(importance))
-            return hit[1]
-        index = HammingIndex(importance.codes, importance.n_bits)
-        cache[id(importance)] = (importance, index)
-        while len(cache) > self.MAX_CACHED_INDEXES:
-            cache.popitem(last=False)
-        return index
+        return _entry(importance).index
+
+    def n_images_of(self, importance: ImportanceList) -> int:
+        """``importance.n_images``, summed once per list object."""
+        entry = _entry(importance)
+        if entry.n_images is None:
+            entry.n_images = importance.n_images
+        return entry.n_images
+
+    def search(self, importance: ImportanceList, codes: np.ndarray, radius: int,
+               queries: np.ndarray | None = None) -> MatchPairs:
+        """:func:`match_pairs` on ``importance``'s index, the last answer per list reused."""
+        entry = _entry(importance)
+        key = (codes.tobytes(), codes.shape, radius,
+               None if queries is None else np.asarray(queries).tobytes())
+        last = entry.last
+        if last is not None and last[0] == key:
+            return last[1]
+        pairs = match_pairs(entry.index, codes, radius, queries=queries)
+        entry.last = (key, pairs)
+        return pairs
+
+
+@dataclass
+class _Entry:
+    index: HammingIndex
+    last: tuple[Any, MatchPairs] | None = None
+    n_images: int | None = None
+
+
+#: id(list) -> (weak reference to the list, its index and last search); an entry goes when
+#: its list is garbage-collected.
+_ENTRIES: dict[int, tuple[weakref.ref[ImportanceList], _Entry]] = {}
+
+
+def _entry(importance: ImportanceList) -> _Entry:
+    key = id(importance)
+    hit = _ENTRIES.get(key)
+    if hit is not None and hit[0]() is importance:
+        return hit[1]
+    entry = _Entry(HammingIndex(importance.codes, importance.n_bits))
+
+    def gone(ref: weakref.ref[ImportanceList]) -> None:
+        if _ENTRIES.get(key, (None,))[0] is ref:
+            del _ENTRIES[key]
+
+    _ENTRIES[key] = (weakref.ref(importance, gone), entry)
+    return entry
 
 
 def per_image_matches(il: ImportanceList, pairs: MatchPairs, n: int

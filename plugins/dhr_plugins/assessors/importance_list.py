@@ -58,7 +58,6 @@ from dhr_sdk import (
     concat_pairs,
     distinct_images,
     hookimpl,
-    match_pairs,
 )
 
 TIE_RTOL = 1e-9
@@ -136,24 +135,25 @@ class ImportanceListAssessor(IndexedAssessor):
         p = self.params
         n = codes.shape[0]
         radius_used = np.full(n, p.radius, dtype=np.int64)
-        index = self.index_for(il)
         todo = np.arange(n)
         radius = p.radius
         parts = []
         while todo.size:
-            found = match_pairs(index, codes[todo], radius, queries=todo)
+            found = (self.search(il, codes, radius) if todo.size == n else
+                     self.search(il, codes[todo], radius, queries=todo))
             parts.append(found)
             radius_used[todo] = radius
-            todo = np.setdiff1d(todo, found.query)
             if p.no_match != "widen" or radius >= min(p.max_radius, il.n_bits):
                 break
+            todo = np.setdiff1d(todo, found.query)
             radius += 1
         return concat_pairs(parts), radius_used
 
     def _locate(self, il: ImportanceList, scores: np.ndarray, total: int) -> np.ndarray:
         """k = 1 + (number of list entries scoring strictly above each score), capped at N."""
         threshold = scores + TIE_RTOL * np.abs(scores)
-        above = np.searchsorted(-il.scores, -threshold, side="left")
+        # entries strictly above: searched in the ascending view (no negated copy of S)
+        above = il.n_codes - np.searchsorted(il.scores[::-1], threshold, side="right")
         if self.params.total == "images":
             above = np.concatenate([[0], np.cumsum(il.counts)])[above]
         return np.minimum(above + 1, total).astype(np.int64)

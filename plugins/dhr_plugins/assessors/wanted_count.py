@@ -48,7 +48,6 @@ from dhr_sdk import (
     WantedEstimate,
     distinct_images,
     hookimpl,
-    match_pairs,
     row_values,
 )
 
@@ -79,12 +78,11 @@ class WantedCountAssessor(IndexedAssessor):
         codes = checked_codes(importance, requirement_codes)
         n = codes.shape[0]
         w = normalise_weights(weights, n)
-        n_images = importance.n_images
-        pairs = match_pairs(self.index_for(importance), codes, p.radius)
+        n_images = self.n_images_of(importance)
+        pairs = self.search(importance, codes, p.radius)
         warnings: list[str] = []
-        unit = self._row_unit(importance, warnings)
         rows, best, second, best_q = row_values(pairs, w / w.max())
-        per_row = unit[rows]
+        per_row = self._row_unit(importance, rows, warnings)
         count = float(np.dot(per_row, best))
         # jackknife: leaving image i out, the rows it matched best fall to their runner-up
         loss = np.bincount(best_q, weights=per_row * (best - second), minlength=n)
@@ -106,18 +104,20 @@ class WantedCountAssessor(IndexedAssessor):
                           matched_images=estimate.matched_images, pairs=pairs,
                           estimate=estimate)
 
-    def _row_unit(self, il: ImportanceList, warnings: list[str]) -> np.ndarray:
-        """What one matched row counts before the requirement weight: its images, or its
-        images times their importance relative to the mean image score."""
-        counts = il.counts.astype(np.float64)
+    def _row_unit(self, il: ImportanceList, rows: np.ndarray,
+                  warnings: list[str]) -> np.ndarray:
+        """What each matched row of ``rows`` counts before the requirement weight: its
+        images, or its images times their importance relative to the mean image score."""
+        counts = il.counts[rows].astype(np.float64)
         if self.params.weighting == "count":
             return counts
-        mean = float(np.dot(counts, il.scores) / max(counts.sum(), 1.0))
+        all_counts = il.counts.astype(np.float64)
+        mean = float(np.dot(all_counts, il.scores) / max(all_counts.sum(), 1.0))
         if mean <= 0:
             warnings.append("every code has importance 0: weighting='importance' counts "
                             "images instead")
             return counts
-        return counts * il.scores / mean
+        return counts * il.scores[rows] / mean
 
     def _interval(self, count: float, leave_one_out: np.ndarray, n_images: int,
                   warnings: list[str]) -> tuple[float, float]:
