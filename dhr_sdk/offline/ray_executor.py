@@ -45,15 +45,13 @@ class ShardForward:
 
     def __init__(self, backbone: Backbone, hasher: Hasher | None, batch_size: int,
                  device: str, max_pixels: int) -> None:
-        import torch
-
-        self.torch, self.device = torch, device
         self.backbone, self.hasher, self.batch_size = backbone, hasher, batch_size
+        self.device, self.max_pixels = device, max_pixels
         self.net = backbone.build(device)
-        self.transform, self.max_pixels = backbone.transform(), max_pixels
+        self.transform = backbone.transform()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from dhr_sdk.data.loader import FileImages
+        from dhr_sdk.data.loader import FileImages, run_batches
 
         jobs: list[np.ndarray] = []
         rows: list[np.ndarray] = []
@@ -61,16 +59,14 @@ class ShardForward:
         reasons: list[str] = []
         for job, start, paths in zip(batch["job"], batch["start"], batch["paths"], strict=True):
             images = FileImages([str(p) for p in paths], self.transform, self.max_pixels)
-            for b in range(0, len(images), self.batch_size):
-                items = [images[i] for i in range(b, min(b + self.batch_size, len(images)))]
-                x = self.torch.stack([it[0] for it in items])
-                with self.torch.inference_mode():
-                    y = self.net(x.to(self.device))
-                feats.append(y.reshape(len(items), -1).float().cpu().numpy())
-                reasons.extend(it[2] for it in items)
+            f, failed = run_batches(images, len(images), self.backbone,
+                                    batch_size=self.batch_size, workers=0, device=self.device,
+                                    progress=QUIET, net=self.net)
+            feats.append(f)
+            reasons.extend(failed.get(i, "") for i in range(len(images)))
             jobs.append(np.full(len(images), job, dtype=np.int64))
             rows.append(int(start) + np.arange(len(images), dtype=np.int64))
-        f = np.concatenate(feats).astype(np.float32, copy=False)
+        f = np.concatenate(feats)
         out: dict[str, np.ndarray] = {
             "job": np.concatenate(jobs), "row": np.concatenate(rows), "features": f,
             "reason": np.asarray(reasons, dtype=np.str_)}

@@ -1,8 +1,9 @@
 """The Ray executor on real local clusters gives the local executor's stores, bit for bit.
 
 Two clusters: Ray started in this process (``ray.init(num_cpus=2)``), and a head started
-with ``ray start --head`` on 127.0.0.1 that the CLI joins by ``--address``. Tiny data,
-``pixels`` features, shards smaller than a collection so each is split across actors.
+with ``ray start --head`` on this machine that the CLI joins by ``--address
+127.0.0.1:PORT``. Tiny data, ``pixels`` features, shards smaller than a collection so
+each is split across actors.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from dhr_sdk.cli.main import cli
 from dhr_sdk.core.progress import QUIET
 from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.model.hash_model import load_model
@@ -110,39 +113,34 @@ def _session_pids(sid: int) -> list[int]:
 
 @pytest.fixture
 def head() -> Iterator[str]:
-    """``ray start --head --block`` on 127.0.0.1 in its own session, with a private temp
-    dir; the whole session is killed afterwards and no process of it may survive."""
+    """``ray start --head`` on this machine in its own session, with a private temp dir,
+    joined as ``127.0.0.1:PORT`` (Ray itself turns a loopback address into the machine's
+    own, so the head listens there). It returns once the head is up; afterwards every
+    process of that session is killed, and none may survive."""
     tmp = Path(tempfile.mkdtemp(prefix="dhr-ray-"))
     port = _free_port()
     ray_bin = Path(sys.executable).with_name("ray")
-    env = {**os.environ, **RAY_ENV}
-    proc = subprocess.Popen(
-        [str(ray_bin), "start", "--head", "--block", f"--port={port}",
-         "--node-ip-address=127.0.0.1", "--num-cpus=2",
+    start = subprocess.Popen(
+        [str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2",
          f"--object-store-memory={STORE_MB * 2**20}", "--include-dashboard=false",
          "--disable-usage-stats", f"--temp-dir={tmp}"],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    address = f"127.0.0.1:{port}"
+        env={**os.environ, **RAY_ENV}, start_new_session=True, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    sid = start.pid  # the session (and process group) of every process of the cluster
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, "ray start --head exited"
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            time.sleep(1)
-        else:
-            pytest.fail("the Ray head did not open its port within 120 s")
-        yield address
+        out, _ = start.communicate(timeout=180)
+        assert start.returncode == 0, out
+        yield f"127.0.0.1:{port}"
     finally:
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            start.communicate(timeout=1)
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
+                os.killpg(sid, sig)
             deadline = time.monotonic() + wait
-            while _session_pids(proc.pid) and time.monotonic() < deadline:
+            while _session_pids(sid) and time.monotonic() < deadline:
                 time.sleep(0.5)
-        proc.wait(timeout=10)
-        left = _session_pids(proc.pid)
+        left = _session_pids(sid)
         shutil.rmtree(tmp, ignore_errors=True)
         assert not left, f"Ray processes survived the cluster: {left}"
 
@@ -154,9 +152,11 @@ def test_cli_joins_a_started_cluster_by_address(world: dict[str, Path], head: st
     run("build", a, b, "-o", out / "build-a.h5", "-o", out / "build-b.h5", "--hasher", "lsh",
         "-p", "n_bits=16", "-p", "seed=7", "-p", "ranker.solver=closed", *common,
         "--executor", "ray", "--address", head, "--shard-size", SHARD)
-    summary = json.loads(run("encode", a, b, "--model", local / "m.h5", "--out-dir", out,
-                             *common, "--executor", "ray", "--address", head, "--actors", 2,
-                             "--shard-size", SHARD, "--json"))
+    res = CliRunner().invoke(cli, [str(x) for x in (
+        "encode", a, b, "--model", local / "m.h5", "--out-dir", out, *common, "--executor",
+        "ray", "--address", head, "--actors", 2, "--shard-size", SHARD, "--json")])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)  # Ray's own log lines go to stderr
     assert [s["n_images"] for s in summary] == [40, 30]
     assert not ray.is_initialized()  # the command shut its connection down
     for name in ("a.h5", "b.h5", "build-a.h5", "build-b.h5"):
