@@ -1,0 +1,316 @@
+"""Latency, throughput and memory of ``dhr serve`` under concurrent clients.
+
+One command: ``python benchmarks/serve.py [--root build/serve-bench] [--requests 500]``.
+It builds (once, cached under ``--root``; ``benchmarks/serve_stores.py``) 8 stores of
+100,000 clustered 64-bit codes, one of 1,000,000, and the 8 demo image stores (ITQ 32 bits,
+``pixels`` backbone); starts ``dhr serve`` on all of them on a free 127.0.0.1 port, and
+times ``POST /v1/assess`` from httpx clients (asyncio, N connections each sending one
+request after the other):
+
+- a requirement of 20 codes (JSON hex) against the 8 x 100,000 collections and against the
+  1,000,000-code collection, at 1, 8 and 32 concurrent clients;
+- a requirement of 20 images (multipart) against the 8 image collections, at 1 and 8 clients;
+- a soak of ``--soak`` (10,000) code requests at 8 clients: errors, and the server
+  process's resident memory (``VmRSS`` of ``/proc/PID/status``) before, during and after.
+
+Every answer of a scenario must be byte-identical (``elapsed_ms`` aside) whatever the
+concurrency. Peers measured in the same run: the same assessment in this process through the
+library (stores opened and assessors warm, answer turned into JSON: the work without HTTP),
+and ``dhr assess --json`` in a fresh process (``--cli-runs`` runs); both must rank the
+collections as the server does. Prints the tables with the targets and pass/MISS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import serve_stores
+
+BIN = Path(sys.executable).parent
+TARGET_CODES_MS = 50.0  # p99 of code requirements at 8 clients
+TARGET_IMAGES_MS = 200.0  # p99 of 20-image requirements at 1 client
+RSS_GROWTH = 0.05  # "flat": the soak's last RSS within 5 % of its first
+
+
+@dataclass
+class Run:
+    ms: list[float]
+    wall: float
+    errors: int
+    answers: set[str]
+    order: list[str]
+    server_cpu_ms: float = 0.0  # server CPU per request
+
+    def q(self, p: float) -> float:
+        return float(np.percentile(self.ms, p))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def vmrss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_server(stores: list[Path]) -> tuple[subprocess.Popen[bytes], str, float]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    proc = subprocess.Popen([str(BIN / "dhr"), "serve", *map(str, stores), "--port", str(port),
+                             "-q"])
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                return proc, url, time.perf_counter() - started
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("dhr serve did not become healthy in 300 s")
+
+
+def _key(body: bytes) -> str:
+    """The answer without its timing (``elapsed_ms`` is the answer's last key)."""
+    head = body.rsplit(b',"elapsed_ms":', 1)[0]
+    return hashlib.sha1(head).hexdigest()
+
+
+async def _load(url: str, request: dict[str, Any], clients: int, n: int) -> Run:
+    ms: list[float] = []
+    answers: set[str] = set()
+    errors = 0
+    last = b""
+    todo = iter(range(n))
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+        async def worker() -> None:
+            nonlocal errors, last
+            for _ in todo:
+                t = time.perf_counter()
+                try:
+                    r = await client.post("/v1/assess", **request)
+                except httpx.HTTPError:
+                    errors += 1
+                    continue
+                ms.append(1e3 * (time.perf_counter() - t))
+                if r.status_code != 200:
+                    errors += 1
+                    continue
+                answers.add(_key(r.content))
+                last = r.content
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        wall = time.perf_counter() - t0
+    order = [c["name"] for c in json.loads(last)["collections"]] if last else []
+    return Run(ms, wall, errors, answers, order)
+
+
+def load(url: str, request: dict[str, Any], clients: int, n: int) -> Run:
+    return asyncio.run(_load(url, request, clients, n))
+
+
+def library_peer(stores: list[Path], codes: list[str] | None, images: list[Path] | None,
+                 n: int) -> Run:
+    """The same assessment in this process: stores opened and assessors warm, as the server
+    keeps them; each run encodes (images), assesses and turns the answer into JSON."""
+    from dhr_sdk.assessment.assess import assess_targets, make_assessor, paper_assessor_for
+    from dhr_sdk.assessment.requirement import load_requirement
+    from dhr_sdk.assessment.targets import ImageEncoder, open_target
+    from dhr_sdk.model.hash_model import HashModel
+    from dhr_sdk.serve.inputs import codes_requirement
+
+    targets = [open_target(s, need_model=codes is None) for s in stores]
+    ranking = make_assessor()
+    paper = paper_assessor_for(ranking)
+    if codes is not None:
+        req = codes_requirement(codes, None)
+    else:
+        assert images is not None and targets[0].model_record is not None
+        req = load_requirement(images)
+        encoder = ImageEncoder(HashModel.from_record(targets[0].model_record))
+    ms, order = [], []
+    for i in range(n + 3):  # 3 warm-up runs (index builds, network build)
+        started = time.perf_counter()
+        if codes is not None:
+            by_model = {target.model_id: req.codes for target in targets}
+        else:
+            by_model = {targets[0].model_id: encoder(req.paths)}
+        report = assess_targets(req, targets, ranking, paper=paper, top_images=6,
+                                codes_by_model=by_model)
+        json.dumps(report.to_json())
+        if i >= 3:
+            ms.append(1e3 * (time.perf_counter() - started))
+        order = [r.target.name for r in report.results]
+    return Run(ms, sum(ms) / 1e3, 0, set(), order)
+
+
+def cli_peer(args: list[str], n: int) -> Run:
+    ms, order = [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        out = subprocess.run([str(BIN / "dhr"), "assess", *args, "--json"], check=True,
+                             capture_output=True, text=True).stdout
+        ms.append(1e3 * (time.perf_counter() - t))
+        order = [r["collection"] for r in json.loads(out)["results"]]
+    return Run(ms, sum(ms) / 1e3, 0, set(), order)
+
+
+def _verdict(ok: bool) -> str:
+    return "pass" if ok else "MISS"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", type=Path, default=Path("build/serve-bench"),
+                    help="where the stores are built and cached")
+    ap.add_argument("--requests", type=int, default=500, help="timed code requests per level")
+    ap.add_argument("--image-requests", type=int, default=200,
+                    help="timed image requests per level")
+    ap.add_argument("--soak", type=int, default=10_000, help="requests of the soak")
+    ap.add_argument("--peer-runs", type=int, default=100, help="library peer runs per scenario")
+    ap.add_argument("--cli-runs", type=int, default=3, help="'dhr assess' runs per scenario")
+    args = ap.parse_args()
+
+    b = serve_stores.build(args.root)
+    files = [("images", (p.name, p.read_bytes(), "image/png")) for p in b.requirement_images]
+    image_names = [p.stem for p in b.images]
+    scenarios: dict[str, tuple[dict[str, Any], list[int], list[Path]]] = {
+        "20 codes x 8 collections of 100,000": (
+            {"json": {"codes": b.small_codes, "collections": [p.stem for p in b.small]}},
+            [1, 8, 32], b.small),
+        "20 codes x 1 collection of 1,000,000": (
+            {"json": {"codes": b.big_codes, "collections": [b.big.stem]}}, [1, 8, 32], [b.big]),
+        "20 images x 8 collections of 1,000": (
+            {"files": files, "data": {"collection": image_names}}, [1, 8], b.images),
+    }
+    load_avg = os.getloadavg()
+    proc, url, startup = start_server([*b.small, b.big, *b.images])
+    rows, soak_rss, first_order = [], [], {}
+    try:
+        rss_loaded = vmrss_mb(proc.pid)
+        for name, (request, levels, _) in scenarios.items():
+            n = args.image_requests if "images" in name else args.requests
+            load(url, request, 1, 5)  # warm-up: first index builds, first encodes
+            answers: set[str] = set()
+            for clients in levels:
+                cpu = cpu_s(proc.pid)
+                run = load(url, request, clients, n)
+                run.server_cpu_ms = 1e3 * (cpu_s(proc.pid) - cpu) / max(1, len(run.ms))
+                answers |= run.answers
+                rows.append((name, clients, run))
+                print(f"# {name}, {clients} client(s): p50 {run.q(50):.1f} ms, p99 "
+                      f"{run.q(99):.1f} ms, {len(run.ms) / run.wall:.0f} req/s", flush=True)
+            if len(answers) != 1:
+                raise SystemExit(f"{name}: {len(answers)} different answers across requests")
+            first_order[name] = rows[-1][2].order
+        code_request = scenarios["20 codes x 8 collections of 100,000"][0]
+        soak_rss.append(vmrss_mb(proc.pid))
+        soak_errors, soak_answers, chunk = 0, set(), max(1, args.soak // 5)
+        t0 = time.perf_counter()
+        for start in range(0, args.soak, chunk):
+            run = load(url, code_request, 8, min(chunk, args.soak - start))
+            soak_errors += run.errors + (min(chunk, args.soak - start) - len(run.ms))
+            soak_answers |= run.answers
+            soak_rss.append(vmrss_mb(proc.pid))
+        soak_wall = time.perf_counter() - t0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    peers = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (request, _, stores) in scenarios.items():
+            codes = request.get("json", {}).get("codes")
+            lib = library_peer(stores, codes, None if codes else b.requirement_images,
+                                  args.peer_runs if codes else max(10, args.peer_runs // 5))
+            if codes:
+                bits = np.unpackbits(np.array([list(bytes.fromhex(c)) for c in codes],
+                                              np.uint8), axis=1).astype(bool)
+                npy = Path(tmp) / f"{len(peers)}.npy"
+                np.save(npy, bits)
+                cli_args = ["--requirement-codes", str(npy)]
+            else:
+                cli_args = [a for p in b.requirement_images for a in ("-r", str(p))]
+            cli = cli_peer([*cli_args, *map(str, stores)], args.cli_runs)
+            for peer, run in (("library", lib), ("dhr assess", cli)):
+                if run.order != first_order[name]:
+                    raise SystemExit(f"{name}: server and {peer} rank differently: "
+                                     f"{first_order[name]} vs {run.order}")
+            peers.append((name, lib, cli))
+    _print(args, b, startup, rss_loaded, load_avg, rows, peers, soak_rss, soak_errors,
+           soak_answers, soak_wall)
+
+
+def _print(args: argparse.Namespace, b: serve_stores.BenchStores, startup: float,
+           rss_loaded: float, load_avg: tuple[float, float, float], rows: list[Any],
+           peers: list[Any], soak_rss: list[float], soak_errors: int, soak_answers: set[str],
+           soak_wall: float) -> None:
+    print(f"\nserver: {len(b.small) + 1 + len(b.images)} collections "
+          f"({len(b.small)} x 100,000 + 1,000,000 64-bit codes, {len(b.images)} x 1,000 demo "
+          f"images); start-up to healthy {startup:.1f} s, RSS when loaded {rss_loaded:.0f} MB; "
+          f"load average at start {load_avg[0]:.1f} (2-core machine shared with other jobs)")
+    print("latency from the client (HTTP on 127.0.0.1 included); the clients run in the "
+          "benchmark's process, on the same 2 cores as the server\n")
+    print("| requirement | clients | requests | p50 ms | p99 ms | requests/s | server CPU "
+          "ms/request | errors | target (p99) | result |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for name, clients, run in rows:
+        images = "images" in name
+        target, ok = "", ""
+        if not images and clients == 8:
+            target, ok = f"≤ {TARGET_CODES_MS:.0f} ms", _verdict(run.q(99) <= TARGET_CODES_MS)
+        if images and clients == 1:
+            target, ok = f"≤ {TARGET_IMAGES_MS:.0f} ms", _verdict(run.q(99) <= TARGET_IMAGES_MS)
+        print(f"| {name} | {clients} | {len(run.ms)} | {run.q(50):.1f} | {run.q(99):.1f} | "
+              f"{len(run.ms) / run.wall:.0f} | {run.server_cpu_ms:.1f} | {run.errors} | "
+              f"{target} | {ok} |")
+    growth = (soak_rss[-1] - soak_rss[0]) / soak_rss[0]
+    flat = soak_errors == 0 and len(soak_answers) == 1 and growth <= RSS_GROWTH
+    print(f"\nsoak: {args.soak:,} code requests (8 x 100,000, 8 clients) in {soak_wall:.0f} s, "
+          f"{soak_errors} errors, {len(soak_answers)} distinct answer(s); server RSS MB "
+          f"{' -> '.join(f'{r:.0f}' for r in soak_rss)} ({100 * growth:+.1f} %); target: no "
+          f"error and RSS within {100 * RSS_GROWTH:.0f} %: {_verdict(flat)}\n")
+    print("| requirement | server p50 ms (1 client) | library p50 ms | library p99 ms | "
+          "server / library | dhr assess p50 ms | dhr assess / server |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, lib, cli in peers:
+        server = next(run for n, c, run in rows if n == name and c == 1)
+        print(f"| {name} | {server.q(50):.1f} | {lib.q(50):.1f} | {lib.q(99):.1f} | "
+              f"{server.q(50) / lib.q(50):.2f} | {cli.q(50):.0f} | "
+              f"{cli.q(50) / server.q(50):.0f}x |")
+    print(f"\nlibrary: {args.peer_runs} runs per code scenario in this process (assess + "
+          f"answer JSON, no HTTP); dhr assess: {args.cli_runs} fresh processes per scenario; "
+          "all rank the collections as the server does.")
+
+
+if __name__ == "__main__":
+    main()
