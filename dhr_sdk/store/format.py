@@ -184,3 +184,22 @@ def read_csr(group: h5py.Group, name: str) -> sp.csr_matrix:
     check_encoding(g, "csr_matrix", f"sparse matrix {g.name}")
     shape = tuple(int(x) for x in g.attrs["shape"])
     return sp.csr_matrix((g["data"][()], g["indices"][()], g["indptr"][()]), shape=shape)
+
+
+_MUL = np.uint64(0x100000001B3)
+
+
+def id_hashes(blob: np.ndarray, n: int) -> np.ndarray:
+    """A 64-bit polynomial hash of each of the ``n`` NUL-separated ids of ``blob`` (the
+    ``collection/id_hashes`` dataset: membership tests without decoding the ids)."""
+    if n == 0:
+        return np.zeros(0, np.uint64)
+    sep = blob == 0
+    which = np.cumsum(sep) - sep  # id of each byte (separators belong to the id before)
+    starts = np.concatenate([[0], np.flatnonzero(sep) + 1])
+    pos = np.arange(blob.size) - starts[which]
+    powers = np.cumprod(np.full(int(pos.max(initial=0)) + 1, _MUL, dtype=np.uint64))
+    contrib = (blob.astype(np.uint64) + np.uint64(1)) * powers[pos]
+    contrib[sep] = 0
+    ext = np.append(contrib, np.uint64(0))  # an empty last id starts at the blob's end
+    return np.add.reduceat(ext, starts)

@@ -31,7 +31,6 @@ from dhr_sdk.store.store import Store
 class GrowthBase:
     """What a store holds that its growth changes (see :func:`read_growth_base`)."""
 
-    image_ids: list[str]
     n_bits: int
     radius: int
     node_codes: np.ndarray
@@ -66,8 +65,6 @@ def read_growth_base(store: Store) -> GrowthBase | None:
                 any(d.maxshape[0] is not None or not segments.segmented(d) for d in grows):
             return None
         n = int(col.attrs["n_images"])
-        blob = col["image_ids"][()]
-        _verified(col, {"image_ids": blob})
         parts = {k: g[k][()] for k in ("node_codes", "node_counts", "node_components",
                                         "node_degree", "image_nodes")}
         _verified(g, parts)
@@ -92,7 +89,7 @@ def read_growth_base(store: Store) -> GrowthBase | None:
             raise chk.Damage("its graph, rank and importance list differ in size")
         dims = {k: int(v.shape[1]) for k, v in h5["features"].items()} if "features" in h5 else {}
         return GrowthBase(
-            image_ids=fmt.ids_from(blob, n), n_bits=int(g.attrs["n_bits"]),
+            n_bits=int(g.attrs["n_bits"]),
             radius=int(g.attrs["radius"]), node_codes=parts["node_codes"],
             node_counts=parts["node_counts"], node_components=parts["node_components"],
             node_degree=parts["node_degree"], n_components=int(g.attrs["components"]),
@@ -158,9 +155,18 @@ class GrowthWrite:
 
 
 def _rewrite(group: h5py.Group, name: str, values: np.ndarray) -> None:
+    """``group/name`` := ``values``: in place when it is resizable (pages whose bytes do not
+    change are then neither journaled nor written), else as a new appendable dataset."""
+    ds = group.get(name)
+    if isinstance(ds, h5py.Dataset) and ds.maxshape[0] is None and ds.dtype == values.dtype \
+            and ds.shape[1:] == values.shape[1:]:
+        ds.resize(values.shape[0], axis=0)
+        ds[...] = values
+        segments.seal(ds, values)
+        return
     if name in group:
         del group[name]
-    fmt.write_array(group, name, values)
+    fmt.write_array(group, name, values, appendable=True)
 
 
 def _appendable(group: h5py.Group, name: str, dtype: Any) -> h5py.Dataset:
@@ -175,6 +181,9 @@ def write_growth(path: str | Path, w: GrowthWrite) -> None:
         col = h5["collection"]
         n_old = int(col.attrs["n_images"])
         segments.append_rows(col["image_ids"], fmt.ids_blob(w.new_ids, first=n_old == 0))
+        if "id_hashes" in col:
+            segments.append_rows(col["id_hashes"],
+                                 fmt.id_hashes(fmt.ids_blob(w.new_ids), len(w.new_ids)))
         col.attrs["n_images"] = n_old + len(w.new_ids)
         col.attrs["signature"] = w.signature
         for name in ("skipped", "skipped_reasons"):
@@ -218,24 +227,6 @@ def write_growth(path: str | Path, w: GrowthWrite) -> None:
         h5.attrs["format_version"] = fmt.FORMAT_VERSION
 
 
-_MUL = np.uint64(0x100000001B3)
-
-
-def _id_hashes(blob: np.ndarray, n: int) -> np.ndarray:
-    """A 64-bit polynomial hash of each of the ``n`` NUL-separated ids of ``blob``."""
-    if n == 0:
-        return np.zeros(0, np.uint64)
-    sep = blob == 0
-    which = np.cumsum(sep) - sep  # id of each byte (separators belong to the id before)
-    starts = np.concatenate([[0], np.flatnonzero(sep) + 1])
-    pos = np.arange(blob.size) - starts[which]
-    powers = np.cumprod(np.full(int(pos.max(initial=0)) + 1, _MUL, dtype=np.uint64))
-    contrib = (blob.astype(np.uint64) + np.uint64(1)) * powers[pos]
-    contrib[sep] = 0
-    ext = np.append(contrib, np.uint64(0))  # an empty last id starts at the blob's end
-    return np.add.reduceat(ext, starts)
-
-
 @dataclass
 class CollectionHead:
     """A 2.0 collection without its ids decoded: membership by hash, exact on a hit."""
@@ -247,12 +238,14 @@ class CollectionHead:
     side_files: bool
     n_images: int
     blob: np.ndarray
+    hashes: np.ndarray
+    """:func:`~dhr_sdk.store.format.id_hashes` of the ids (stored, or computed here)."""
 
     def present(self, names: list[str]) -> list[str]:
         """The ``names`` that are already image ids of the collection."""
         new = fmt.ids_blob(names)
-        old = np.sort(_id_hashes(self.blob, self.n_images))
-        mine = _id_hashes(new, len(names))
+        old = np.sort(self.hashes)
+        mine = fmt.id_hashes(new, len(names))
         at = np.minimum(np.searchsorted(old, mine), max(old.size - 1, 0))
         hits = old[at] == mine if old.size else np.zeros(len(names), dtype=bool)
         if not hits.any():
@@ -271,13 +264,19 @@ def read_collection_head(store: Store) -> CollectionHead | None:
         if col["image_ids"].dtype != np.uint8:
             return None
         loaded = {k: col[k][()] for k in ("image_ids", "skipped", "skipped_reasons")}
+        n = int(col.attrs["n_images"])
+        if "id_hashes" in col:
+            loaded["id_hashes"] = col["id_hashes"][()]
         _verified(col, loaded)
+        hashes = loaded.get("id_hashes")
+        if hashes is None or hashes.shape != (n,):
+            hashes = fmt.id_hashes(loaded["image_ids"], n)
         skipped, reasons = (fmt.ids_from(loaded[k], -1) for k in ("skipped", "skipped_reasons"))
         return CollectionHead(
             root=str(col.attrs["root"]), signature=str(col.attrs.get("signature", "")),
             skipped=skipped, skipped_reasons=reasons,
-            side_files="labels" in col or "tags" in col, n_images=int(col.attrs["n_images"]),
-            blob=loaded["image_ids"])
+            side_files="labels" in col or "tags" in col, n_images=n,
+            blob=loaded["image_ids"], hashes=hashes)
 
 
 def codes_bits(store: Store) -> int:

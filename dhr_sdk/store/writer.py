@@ -67,7 +67,10 @@ class StoreWriter:
         g.attrs["root"] = rec.root
         g.attrs["n_images"] = len(rec.image_ids)
         g.attrs["signature"] = rec.signature
-        fmt.write_array(g, "image_ids", fmt.ids_blob(rec.image_ids), appendable=True)
+        blob = fmt.ids_blob(rec.image_ids)
+        fmt.write_array(g, "image_ids", blob, appendable=True)
+        fmt.write_array(g, "id_hashes", fmt.id_hashes(blob, len(rec.image_ids)),
+                        appendable=True)
         fmt.write_strings(g, "skipped", rec.skipped)
         fmt.write_strings(g, "skipped_reasons", rec.skipped_reasons)
         for kind, matrix, names in (("labels", rec.labels, rec.label_names),
@@ -121,14 +124,15 @@ class StoreWriter:
         g.attrs["merged"] = graph.merged
         fmt.write_csr(g, "adjacency", graph.adjacency)
         fmt.write_array(g, "node_codes", graph.node_codes, appendable=True)
-        fmt.write_array(g, "node_counts", graph.node_counts.astype(np.int64))
+        fmt.write_array(g, "node_counts", graph.node_counts.astype(np.int64), appendable=True)
         fmt.write_array(g, "image_nodes", graph.image_nodes.astype(np.int64), appendable=True)
         if graph.merged:  # what 'dhr add' needs to grow the graph in place (graph_parts.py)
             n_comp, labels = parts.components(graph.adjacency)
             g.attrs["components"] = n_comp
-            fmt.write_array(g, "node_components", labels)
+            fmt.write_array(g, "node_components", labels, appendable=True)
             fmt.write_array(g, "node_degree",
-                            parts.degree(graph.adjacency, graph.node_counts, graph.n_bits))
+                            parts.degree(graph.adjacency, graph.node_counts, graph.n_bits),
+                            appendable=True)
 
     def write_rank(self, result: RankResult, provenance: Provenance) -> None:
         self._replace("rank")
@@ -140,7 +144,7 @@ class StoreWriter:
         g.attrs["converged"] = result.converged
         g.attrs["residual"] = result.residual
         g.attrs["info"] = json.dumps(result.info, sort_keys=True)
-        fmt.write_array(g, "node_scores", result.node_scores.astype(np.float64))
+        fmt.write_array(g, "node_scores", result.node_scores.astype(np.float64), appendable=True)
 
     def write_importance(self, il: ImportanceList, tie_rule: str) -> None:
         self._replace("importance")
@@ -151,4 +155,4 @@ class StoreWriter:
         g.attrs["created"] = fmt.now()
         for name, arr in (("H", il.codes), ("S", il.scores), ("O", il.order), ("N", il.counts),
                           ("D_indptr", il.members_indptr), ("D", il.members)):
-            fmt.write_array(g, name, arr)
+            fmt.write_array(g, name, arr, appendable=True)  # rewritten in place by dhr add

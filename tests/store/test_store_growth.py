@@ -8,7 +8,8 @@ import numpy as np
 
 from dhr_sdk.store import CollectionRecord, Store
 from dhr_sdk.store import format as fmt
-from dhr_sdk.store.growth import _id_hashes, read_collection_head
+from dhr_sdk.store.format import id_hashes as _id_hashes
+from dhr_sdk.store.growth import read_collection_head
 
 
 def test_id_membership_is_exact(tmp_path: Path) -> None:
