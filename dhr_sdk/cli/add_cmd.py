@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from dhr_sdk.cli.common import emit_json, json_option, progress, quiet_option
-from dhr_sdk.cli.pipeline_options import feature_options
+from dhr_sdk.cli.common import emit_json, feature_options, json_option, progress, quiet_option
 from dhr_sdk.offline.grow import add_images
 
 

@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from dhr_sdk.cli.common import config_option, emit_json, json_option, params_option, quiet_option
+from dhr_sdk.cli.common import (
+    config_option,
+    emit_json,
+    feature_options,
+    json_option,
+    params_option,
+    quiet_option,
+)
 from dhr_sdk.cli.executor_options import (
     executor_options,
     jobs_from,
@@ -15,7 +22,6 @@ from dhr_sdk.cli.executor_options import (
     outputs_options,
 )
 from dhr_sdk.cli.pipeline_options import (
-    feature_options,
     make_feature_options,
     make_hasher,
     split_params,

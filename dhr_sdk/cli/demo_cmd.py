@@ -11,12 +11,13 @@ from dhr_sdk.assessment.assess import DEFAULT_ASSESSOR
 from dhr_sdk.cli.common import (
     config_option,
     emit_json,
+    feature_options,
     json_option,
     params_option,
     quiet_option,
     render_table,
 )
-from dhr_sdk.cli.pipeline_options import feature_options, make_feature_options, split_params
+from dhr_sdk.cli.pipeline_options import make_feature_options, split_params
 from dhr_sdk.core.progress import Progress
 from dhr_sdk.datasets.materialise import SOURCE_CLASS_MAPS
 from dhr_sdk.evaluation.allocation import RequirementResult

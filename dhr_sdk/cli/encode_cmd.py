@@ -8,14 +8,14 @@ from typing import Any
 import click
 import numpy as np
 
-from dhr_sdk.cli.common import emit_json, json_option, quiet_option
+from dhr_sdk.cli.common import emit_json, feature_options, json_option, quiet_option
 from dhr_sdk.cli.executor_options import (
     executor_options,
     jobs_from,
     make_cli_executor,
     outputs_options,
 )
-from dhr_sdk.cli.pipeline_options import feature_options, make_feature_options
+from dhr_sdk.cli.pipeline_options import make_feature_options
 from dhr_sdk.core.progress import Progress
 from dhr_sdk.model.hash_model import load_model
 

@@ -6,10 +6,16 @@ from pathlib import Path
 
 import click
 
-from dhr_sdk.cli.common import config_option, emit_json, json_option, params_option, quiet_option
+from dhr_sdk.cli.common import (
+    config_option,
+    emit_json,
+    feature_options,
+    json_option,
+    params_option,
+    quiet_option,
+)
 from dhr_sdk.cli.executor_options import executor_options, make_cli_executor
 from dhr_sdk.cli.pipeline_options import (
-    feature_options,
     make_feature_options,
     make_hasher,
     split_params,

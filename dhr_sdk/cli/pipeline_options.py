@@ -6,9 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import click
-
-from dhr_sdk.cli.common import WORKERS_HELP, plugin_params
+from dhr_sdk.cli.common import plugin_params
 from dhr_sdk.core.errors import DhrError, ParamsError
 from dhr_sdk.core.interfaces import Hasher
 from dhr_sdk.core.params import parse_key_values
@@ -20,18 +18,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: ``-p`` key prefixes of ``dhr build`` and the plugin kind they address.
 PREFIXES = {"hasher": "hasher", "backbone": "backbone", "graph": "graph_builder",
             "graph_builder": "graph_builder", "ranker": "ranker", "assessor": "assessor"}
-
-
-def feature_options(f: F) -> F:
-    """--batch-size / --workers / --device for backbone feature extraction."""
-    f = click.option("--device", default="cpu", show_default=True,
-                     help="Device of the backbone (feature extraction, and end-to-end "
-                          "fine-tuning when a hasher asks for it): cpu, cuda, auto.")(f)
-    f = click.option("--workers", type=int, default=2, show_default=True,
-                     help=WORKERS_HELP)(f)
-    f = click.option("--batch-size", type=int, default=64, show_default=True,
-                     help="Images per backbone forward pass.")(f)
-    return f
 
 
 def make_feature_options(batch_size: int, workers: int, device: str) -> FeatureOptions:
