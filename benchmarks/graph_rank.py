@@ -1,6 +1,11 @@
 """Benchmark: Hamming graph build (ours vs FAISS) and SHR/CPR ranking at a million codes.
 
     .venv/bin/python benchmarks/graph_rank.py            # 1,000,000 x 64 bits, radius 2
+    .venv/bin/python benchmarks/graph_rank.py --scale 4000000,10000000 --scale-only
+
+The ``--scale`` sizes add one row each to a scaling table (graph + CPR closed-form rank of
+that many codes in one process, against the FAISS configurations of ``--scale-faiss``,
+one run each): no per-image SHR run there (SHR's graph at 1M already needs several GB).
 
 Synthetic clustered codes (``--centres`` random centres, each bit flipped with probability
 ``--flip``) stand in for real hash codes: many exact duplicates and tight clusters. Every
@@ -40,14 +45,31 @@ def _digest(adj: Any) -> str:
     return h.hexdigest()[:12]
 
 
-def worker_ours(codes: np.ndarray, radius: int) -> dict[str, Any]:
+def worker_ours(codes: np.ndarray, radius: int, keep: bool = False) -> dict[str, Any]:
     from dhr_plugins.graphs.hamming import HammingGraphBuilder
 
     start, cpu = time.perf_counter(), time.process_time()
     graph = HammingGraphBuilder(radius=radius).build(codes, codes.shape[1] * 8)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "cpu": time.process_time() - cpu, "nodes": graph.n_nodes,
-            "edges": graph.n_edges, "digest": _digest(graph.adjacency)}
+    out: dict[str, Any] = {"seconds": seconds, "cpu": time.process_time() - cpu,
+                           "nodes": graph.n_nodes, "edges": graph.n_edges,
+                           "digest": _digest(graph.adjacency)}
+    if keep:
+        out["graph"] = graph
+    return out
+
+
+def worker_scale(codes: np.ndarray, radius: int) -> dict[str, Any]:
+    """Graph, then CPR's closed form, in one process: the one-box job of a scaling row."""
+    from dhr_plugins.rankers.cpr import CPRRanker
+
+    out = worker_ours(codes, radius, keep=True)
+    graph = out.pop("graph")
+    out["graph_peak_rss_gb"] = _peak_gb()
+    start = time.perf_counter()
+    CPRRanker(solver="closed").rank(graph)
+    out["rank_seconds"] = time.perf_counter() - start
+    return out
 
 
 def worker_faiss(codes: np.ndarray, radius: int, config: str) -> dict[str, Any]:
@@ -132,6 +154,47 @@ def _run(codes_path: Path, job: str, args: argparse.Namespace) -> dict[str, Any]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def clustered(n: int, n_bits: int, n_centres: int, flip: float, seed: int = 0,
+              chunk: int = 1_000_000) -> np.ndarray:
+    """``dhr_sdk.testing.clustered_codes`` drawn ``chunk`` codes at a time (its flip mask is
+    8 bytes per bit, 5 GB at 10M x 64 bits at once); identical to it up to ``chunk`` codes."""
+    from dhr_sdk.codes.packing import pack_bits
+
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(0, 2, size=(n_centres, n_bits), dtype=np.uint8)
+    parts = []
+    for start in range(0, n, chunk):
+        k = min(chunk, n - start)
+        bits = centres[rng.integers(0, n_centres, size=k)]
+        bits ^= (rng.random((k, n_bits)) < flip).astype(np.uint8)
+        parts.append(pack_bits(bits))
+    return np.concatenate(parts)
+
+
+def _scale_rows(sizes: list[int], args: argparse.Namespace, tmp: Path) -> list[list[str]]:
+    """One row per size: our graph + CPR closed rank against each FAISS configuration."""
+    configs = [c for c in args.scale_faiss.split(",") if c]
+    rows = []
+    for n in sizes:
+        path = tmp / f"codes-{n}.npy"
+        np.save(path, clustered(n, args.bits, args.centres, args.flip, seed=0))
+        ours = _run(path, "scale", args)
+        faiss_runs = {c: _run(path, f"faiss-{c}", args) for c in configs}
+        best = min(faiss_runs, key=lambda c: faiss_runs[c]["seconds"])
+        f = faiss_runs[best]
+        same = all(r["digest"] == ours["digest"] for r in faiss_runs.values())
+        ratio = ours["seconds"] / f["seconds"]
+        rows.append([f"{n:,}", f"{ours['seconds']:.1f}", f"{f['seconds']:.1f} ({best})",
+                     f"{ratio:.2f}", f"{ours['graph_peak_rss_gb']:.2f}",
+                     f"{ours['peak_rss_gb']:.2f}", f"{f['peak_rss_gb']:.2f}",
+                     f"{ours['rank_seconds']:.2f}", f"{ours['nodes']:,}", f"{ours['edges']:,}",
+                     "yes" if same else "NO"])
+        path.unlink()
+        print(f"# {n:,} codes done: ours {ours['seconds']:.1f} s, FAISS {f['seconds']:.1f} s",
+              flush=True)
+    return rows
+
+
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
@@ -156,6 +219,14 @@ def main() -> None:
                     "iterations are slow, the table reports time per iteration)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="Graph-build runs per builder (interleaved); the fastest is reported")
+    ap.add_argument("--scale", default="4000000,10000000",
+                    help="Sizes of the scaling table (graph + CPR closed rank, no SHR); "
+                    "empty to skip")
+    ap.add_argument("--scale-faiss", default="hash16,hash20,hash24",
+                    help="FAISS configurations of the scaling rows (one run each; the "
+                    "fastest is the peer)")
+    ap.add_argument("--scale-only", action="store_true",
+                    help="Only the scaling table (skip the 1M tables)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--codes", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -165,6 +236,8 @@ def main() -> None:
             out = worker_ours(codes, args.radius)
         elif args.worker == "rank":
             out = worker_rank(codes, args.radius, args.shr_max_iter)
+        elif args.worker == "scale":
+            out = worker_scale(codes, args.radius)
         else:
             import faiss
             faiss.omp_set_num_threads(args.threads)
@@ -172,9 +245,26 @@ def main() -> None:
         out["peak_rss_gb"] = _peak_gb()
         print(json.dumps(out))
         return
-    from dhr_sdk.testing import clustered_codes
+    sizes = [int(x) for x in args.scale.split(",") if x]
+    if not args.scale_only:
+        _main_tables(args)
+    if sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = _scale_rows(sizes, args, Path(tmp))
+        print("\n## Scaling: graph + CPR closed-form rank in one process (no SHR)\n")
+        print(_table(["codes", "dhr graph (s)", "FAISS graph (s)", "dhr / FAISS",
+                      "dhr graph peak RSS (GB)", "dhr graph + rank peak RSS (GB)",
+                      "FAISS peak RSS (GB)", "CPR closed rank (s)", "nodes", "edges",
+                      "same edges"], rows))
+        worst = rows[-1]
+        print(f"\nTargets at {sizes[-1]:,} codes: peak <= 8 GB "
+              f"({'met' if float(worst[5]) <= 8 else 'not met'}: {worst[5]} GB), dhr graph "
+              f"<= 0.5x FAISS ({'met' if float(worst[3]) <= 0.5 else 'not met'}: "
+              f"{worst[3]}x).")
 
-    codes = clustered_codes(args.n, args.bits, args.centres, args.flip, seed=0)
+
+def _main_tables(args: argparse.Namespace) -> None:
+    codes = clustered(args.n, args.bits, args.centres, args.flip, seed=0)
     print(f"# {args.n:,} codes x {args.bits} bits, {args.centres} centres, flip {args.flip}, "
           f"radius {args.radius}, {args.threads} thread(s), best of {args.repeat} graph builds")
     with tempfile.TemporaryDirectory() as tmp:
