@@ -5,8 +5,9 @@ One command::
     python benchmarks/pretrain.py
 
 1. pretrains one backbone per built-in set on that set's images (labels never enter),
-   into ``.dhr-cache/pretrain/<set>.h5`` (resumed if present; ``--max-minutes`` bounds
-   each run, the file records how many epochs it got);
+   into ``.dhr-cache/pretrain/<set>.h5`` (10 epochs, 28², flips for the animal sets;
+   resumed if present; ``--max-minutes`` bounds each run and ``--no-pretrain`` uses the
+   files as they are; each file records how many epochs it got);
 2. runs ``benchmarks/retrieval.py`` for each set, seed and backbone (``ssl`` with that
    file, and ``pixels``) into ``docs/results/retrieval-pretrain-<backbone>-seed<S>.json``;
 3. writes ``docs/results/pretrain.md``: mAP@1000 per hasher and code length, mean ± sd
@@ -27,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -38,6 +40,8 @@ PAGE = RESULTS / "pretrain.md"
 FLIP = {"animal-mnist": True, "animal-multilabel": True, "mnist": False}
 ORDER = ("lsh", "pcah", "itq", "nrdh", "dstgeh", "lagnh", "gah")
 SEED_HASHERS = ("nrdh", "dstgeh", "lagnh", "gah")
+PIXELS = {"grayscale": True, "normalise": "unit", "size": 28}
+EARLIER: set[tuple[str, str, str, int]] = set()  # pixel rows taken from retrieval.json
 
 
 def retrieval() -> ModuleType:
@@ -78,7 +82,7 @@ def weights_file(name: str, pairs: list[str], max_minutes: float | None,
     path = CACHE / f"{name}.h5"
     if not train and path.exists():
         return path
-    values = {"image_size": 28, "flip": FLIP[name], **parse_key_values(pairs)}
+    values = {"image_size": 28, "flip": FLIP[name], "epochs": 10, **parse_key_values(pairs)}
     p = build_params(PretrainParams, values, "pretrain")
     x, digest = prepare_images(load_demo_arrays(name).images, p.image_size, p.channels)
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -130,17 +134,33 @@ def run(args: argparse.Namespace, argv: list[str]) -> None:
                       flush=True)
 
 
-def collect() -> dict[tuple[str, str, str, int], list[float]]:
-    """mAP@1000 by (dataset, backbone, hasher, bits), one value per seed file."""
-    out: dict[tuple[str, str, str, int], list[float]] = {}
-    for f in sorted(RESULTS.glob("retrieval-pretrain-*-seed*.json")):
-        for row in json.loads(f.read_text())["runs"].values():
+def _rows(path: Path) -> list[dict[str, Any]]:
+    return list(json.loads(path.read_text())["runs"].values()) if path.exists() else []
+
+
+def collect() -> dict[tuple[str, str, str, int], dict[int, float]]:
+    """mAP@1000 by (dataset, backbone, hasher, bits) and split seed. Pixel rows missing from
+    this benchmark's files come from ``retrieval.json`` (same protocol and seed, an earlier
+    run of benchmarks/retrieval.py; marked † on the page)."""
+    out: dict[tuple[str, str, str, int], dict[int, float]] = {}
+    files = sorted(RESULTS.glob("retrieval-pretrain-*-seed*.json"))
+    protocols = set()
+    for f in files:
+        for row in _rows(f):
             res = row["result"]
-            if res["metrics"] is None:
-                continue
-            key = (row["dataset"]["name"], row["backbone"]["name"], res["hasher"],
-                   res["n_bits"])
-            out.setdefault(key, []).append(res["metrics"]["map_at"]["1000"])
+            protocols.add(json.dumps(row["protocol"], sort_keys=True))
+            if res["metrics"] is not None:
+                key = (row["dataset"]["name"], row["backbone"]["name"], res["hasher"],
+                       res["n_bits"])
+                out.setdefault(key, {})[row["seed"]] = res["metrics"]["map_at"]["1000"]
+    for row in _rows(RESULTS / "retrieval.json"):
+        res = row["result"]
+        key = (row["dataset"]["name"], "pixels", res["hasher"], res["n_bits"])
+        if (row["backbone"]["name"] == "pixels" and row["backbone"]["params"] == PIXELS
+                and json.dumps(row["protocol"], sort_keys=True) in protocols
+                and res["metrics"] is not None and row["seed"] not in out.get(key, {})):
+            out.setdefault(key, {})[row["seed"]] = res["metrics"]["map_at"]["1000"]
+            EARLIER.add(key)
     return out
 
 
@@ -152,11 +172,13 @@ def chance(dataset: str) -> float | None:
     return None
 
 
-def _cell(values: list[float] | None) -> str:
+def _cell(key: tuple[str, str, str, int], got: dict[Any, dict[int, float]]) -> str:
+    values = list(got.get(key, {}).values())
     if not values:
         return "—"
     sd = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
-    return f"{statistics.mean(values):.3f}{sd} ({len(values)})"
+    mark = "†" if key in EARLIER else ""
+    return f"{statistics.mean(values):.3f}{sd} ({len(values)}){mark}"
 
 
 def backbone_lines() -> list[str]:
@@ -174,25 +196,30 @@ def backbone_lines() -> list[str]:
 
 def markdown() -> str:
     got = collect()
-    mean = {k: statistics.mean(v) for k, v in got.items()}
+    mean = {k: statistics.mean(v.values()) for k, v in got.items()}
     lines = ["# Pretrained (SimCLR) features vs pixels", "",
              "Generated by `benchmarks/pretrain.py` from "
              "`retrieval-pretrain-<backbone>-seed<S>.json` (rows of `benchmarks/retrieval.py`,"
              " same protocol: docs/evaluation.md); do not edit by hand. mAP@1000, mean ± sd "
-             "over split seeds (number of seeds in brackets). `ssl` = the set's own backbone "
-             "pretrained by `dhr pretrain` on its images without labels (below); `pixels` = "
-             "28×28 raw pixels. Shared 2-core CPU machine.", "",
-             "## The backbones", "", *backbone_lines(), ""]
+             "over split seeds (number of seeds in brackets; † = seed 0 pixel row of an "
+             "earlier `benchmarks/retrieval.py` run, retrieval.json, same protocol). `ssl` = "
+             "the set's own backbone pretrained by `dhr pretrain` on its images without "
+             "labels (below); `pixels` = 28×28 raw pixels. Shared 2-core CPU machine, "
+             "heavily loaded by other jobs while these rows ran (times not comparable).", "",
+             "## The backbones", "", *backbone_lines(), "",
+             "The assessment benchmark on the same backbones (`benchmarks/resource_allocation.py "
+             "--variant ssl --backbone ssl ...`): "
+             "[assessment-calibration-ssl.md](assessment-calibration-ssl.md).", ""]
     for dataset in sorted({k[0] for k in got}):
         c = chance(dataset)
         lines += [f"## {dataset}", ""]
         if c is not None:
             lines += [f"Chance level (share of relevant database items): {c:.3f}.", ""]
-        bits = sorted({k[3] for k in got if k[0] == dataset})
+        bits = [b for b in (32, 64) if any(k[0] == dataset and k[3] == b for k in got)]
         head = ["hasher"] + [f"{b} bits {bb}" for b in bits for bb in ("pixels", "ssl")]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for h in ORDER:
-            cells = [_cell(got.get((dataset, bb, h, b))) for b in bits
+            cells = [_cell((dataset, bb, h, b), got) for b in bits
                      for bb in ("pixels", "ssl")]
             lines.append(f"| {h} | " + " | ".join(cells) + " |")
         lines += ["", *target_lines(dataset, mean, c), ""]
