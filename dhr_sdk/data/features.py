@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from dhr_sdk.core.digest import param_file_digests
 from dhr_sdk.core.errors import DhrError, MissingElementError
 from dhr_sdk.core.interfaces import Backbone
 from dhr_sdk.core.progress import QUIET, Progress
@@ -26,32 +27,12 @@ from dhr_sdk.data.collection import Collection
 from dhr_sdk.store import CollectionRecord, FeaturesRecord, Store
 from dhr_sdk.store.provenance import provenance_of
 
-WEIGHT_ENDINGS = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".npz", ".h5")
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _looks_like_file(value: object) -> bool:
-    """A param naming an existing file: a path with a separator or a weights-file ending."""
-    if not isinstance(value, str):
-        return False
-    pathlike = "/" in value or "\\" in value or value.lower().endswith(WEIGHT_ENDINGS)
-    return pathlike and Path(value).expanduser().is_file()
-
 
 def features_key(backbone: Backbone) -> str:
     """Cache key: backbone name + digest of its params (files named in params by content)
     and of weights the params do not name (a hash model's fine-tuned backbone)."""
     params = backbone.params.model_dump(mode="json")
-    files = {k: _file_digest(Path(v).expanduser()) for k, v in sorted(params.items())
-             if _looks_like_file(v)}
-    content: dict[str, object] = {"params": params, "files": files}
+    content: dict[str, object] = {"params": params, "files": param_file_digests(params)}
     token = backbone.weights_token()
     if token:
         content["weights"] = token

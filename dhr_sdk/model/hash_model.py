@@ -59,8 +59,6 @@ class HashModel:
         hasher's fine-tuned weights loaded when it has any."""
         self.check_backbone_weights()
         bb = get_registry().create("backbone", self.backbone, self.backbone_params)
-        if not isinstance(bb, Backbone):
-            raise DhrError(f"plugin {self.backbone!r} is not a backbone")
         state = self.hasher.backbone_state()
         return FineTunedBackbone(bb, state) if state else bb
 
