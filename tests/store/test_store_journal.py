@@ -91,3 +91,58 @@ def test_unchanged_pages_are_neither_journaled_nor_written(store: Path,
     with journaled_edit(store) as h5:
         h5["x"][:10] = np.arange(10)  # the same values
     assert sum(written) <= 2 * journal.PAGE  # at most HDF5's own bookkeeping
+
+
+CHILD = """
+import os, signal, sys
+import numpy as np
+from dhr_sdk.store import journal
+from dhr_sdk.offline.grow import add_codes
+store, stage, after = sys.argv[1], sys.argv[2], int(sys.argv[3])
+calls = []
+if stage == "apply":  # SIGKILL after `after` pages reached the store
+    real = os.pwrite
+    def pwrite(fd, data, offset):
+        calls.append(offset)
+        if len(calls) > after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(fd, data, offset)
+    journal.os.pwrite = pwrite
+else:  # SIGKILL while the journal is being written
+    real_write = journal._write_journal
+    def half(path, old_size, pages):
+        real_write(path, old_size, pages[: len(pages) // 2])
+        with open(path, "r+b") as fh:
+            fh.truncate(os.path.getsize(path) - 10)
+        os.kill(os.getpid(), signal.SIGKILL)
+    journal._write_journal = half
+codes = np.load(store + ".new.npy")
+add_codes(store, codes, [f"new{i}" for i in range(len(codes))])
+"""
+
+
+@pytest.mark.parametrize(("stage", "after"), [("journal", 0), ("apply", 0), ("apply", 3)])
+def test_sigkill_during_an_in_place_add_leaves_the_old_store(tmp_path: Path, stage: str,
+                                                            after: int) -> None:
+    import subprocess
+    import sys
+
+    from dhr_sdk.offline.grow import add_codes
+    from dhr_sdk.offline.relevance import graph_and_rank, import_codes
+    from dhr_sdk.testing import clustered_codes
+
+    codes = clustered_codes(3000, 32, 20, 0.03, seed=7)
+    np.save(tmp_path / "c.npy", codes[:2500])
+    path = tmp_path / "s.h5"
+    import_codes(path, tmp_path / "c.npy")
+    graph_and_rank(path, "hamming", {"radius": 2}, "cpr", {"solver": "closed"})
+    np.save(f"{path}.new.npy", codes[2500:])
+    before = _digest(path)
+    child = subprocess.run([sys.executable, "-c", CHILD, str(path), stage, str(after)],
+                           check=False, capture_output=True)
+    assert child.returncode == -9, child.stderr.decode()
+    assert journal_path(path).exists()
+    assert set(Store(path).verify().values()) == {"verified"}  # rolled back, then checked
+    assert _digest(path) == before and not journal_path(path).exists()
+    report = add_codes(path, codes[2500:], [f"new{i}" for i in range(500)])
+    assert report.images == 3000 and set(Store(path).verify().values()) == {"verified"}
