@@ -42,6 +42,7 @@ from dhr_sdk.store.reading import (
     provenance,
     strings,
 )
+from dhr_sdk.store.rollback import recover
 from dhr_sdk.store.writer import DOWNSTREAM, ELEMENTS, ENCODINGS, StoreWriter
 
 __all__ = ["DOWNSTREAM", "ELEMENTS", "ENCODINGS", "Store", "StoreWriter"]
@@ -78,6 +79,8 @@ class Store:
 
     @contextmanager
     def _read(self) -> Iterator[h5py.File]:
+        if self._file.exists():
+            recover(self._file)  # before the shared lock, which a rollback would wait for
         with shared_lock(self._file):  # never while an in-place commit writes (journal.py)
             h5 = open_checked(self._file)
             try:
