@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from dhr_sdk.core.components import connected_components
 from dhr_sdk.store import format as fmt
 from dhr_sdk.store.format import Provenance
+from dhr_sdk.store.graph_parts import insert_edges
 
 
 def checksum_state(name: str, checksums: dict[str, str]) -> str:
@@ -39,14 +40,18 @@ def describe(name: str, obj: Any) -> dict[str, Any]:
     elif name == "graph":
         n_nodes = int(obj["node_codes"].shape[0])
         indptr = obj["adjacency"]["indptr"][()]
-        degree = np.diff(indptr)
-        d.update(nodes=n_nodes, edges=int(obj["adjacency"]["indices"].shape[0] // 2),
+        base = indptr.shape[0] - 1
+        adjacency = sp.csr_matrix((np.ones(len(obj["adjacency"]["indices"])),
+                                   obj["adjacency"]["indices"][()], indptr),
+                                  shape=(base, base))
+        if "added_edges" in obj:  # format 2.0: edges appended by 'dhr add'
+            i, j = obj["added_edges"]["i"][()], obj["added_edges"]["j"][()]
+            adjacency = insert_edges(adjacency, n_nodes, i, j, np.ones(i.shape[0]))
+        degree = np.diff(adjacency.indptr)
+        d.update(nodes=n_nodes, edges=int(adjacency.nnz // 2),
                  images=int(obj["image_nodes"].shape[0]), radius=int(a["radius"]),
                  merged=bool(a["merged"]), n_bits=int(a["n_bits"]),
                  isolated_nodes=int((degree == 0).sum()))
-        adjacency = sp.csr_matrix((np.ones(len(obj["adjacency"]["indices"])),
-                                   obj["adjacency"]["indices"][()], indptr),
-                                  shape=(n_nodes, n_nodes))
         d["components"] = connected_components(adjacency)[0]
     elif name == "rank":
         d.update(method=str(a["method"]), iterations=int(a["iterations"]),

@@ -165,5 +165,8 @@ def test_in_place_growth_keeps_components_and_degrees_exact(tmp_path: Path) -> N
     np.testing.assert_array_equal(w, degree(graph.adjacency, graph.node_counts, N_BITS))
     fresh_n, fresh = components(graph.adjacency)
     assert n_comp == fresh_n == np.unique(labels).size
+    info = Store(store).summary()["elements"]["graph"]  # dhr info sees the appended edges
+    assert (info["nodes"], info["edges"], info["components"]) == (
+        graph.n_nodes, graph.n_edges, fresh_n)
     pairs = set(zip(labels.tolist(), fresh.tolist(), strict=True))
     assert len(pairs) == fresh_n  # the same partition of the nodes
