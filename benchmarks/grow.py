@@ -83,6 +83,7 @@ def main() -> None:
     from dhr_plugins.graphs.hamming import HammingGraphBuilder
     from dhr_plugins.rankers.cpr import CPRRanker
 
+    from dhr_sdk.core.registry import get_registry
     from dhr_sdk.offline.grow import add_codes
     from dhr_sdk.offline.grow_graph import grow_graph, rerank_closed
     from dhr_sdk.offline.importance import build_importance_list
@@ -93,7 +94,9 @@ def main() -> None:
     codes = clustered_codes(args.n + args.add, args.bits, args.centres, args.flip, seed=0)
     old, new = codes[:args.n], codes[args.n:]
     names = [f"{i:08d}" for i in range(args.n, args.n + args.add)]
-    builder, ranker = {"radius": args.radius}, {"solver": "closed"}
+    reg = get_registry()
+    builder = reg.create("graph_builder", "hamming", {"radius": args.radius})
+    ranker = reg.create("ranker", "cpr", {"solver": "closed"})
     print(f"# {args.n:,} codes + {args.add:,} new x {args.bits} bits, {args.centres} centres, "
           f"flip {args.flip}, radius {args.radius}, cpr solver=closed, best of {args.repeat}")
     fresh = clustered_codes(args.add, args.bits, args.new_centres, args.flip, seed=1)
@@ -104,19 +107,19 @@ def main() -> None:
         tmp = Path(tmp_name)
         base, grown, full = tmp / "base.h5", tmp / "grown.h5", tmp / "full.h5"
         _store(base, old, tmp)
-        graph_and_rank(base, "hamming", builder, "cpr", ranker)
+        graph_and_rank(base, builder, ranker)
         for label, added in scenarios:
             everything = np.concatenate([old, added])
             _store(full, everything, tmp)
             t_add, rep = _best(lambda added=added: add_codes(grown, added, names),
                                args.repeat, lambda: shutil.copy(base, grown))
-            t_full, _ = _best(lambda: graph_and_rank(full, "hamming", builder, "cpr", ranker),
+            t_full, _ = _best(lambda: graph_and_rank(full, builder, ranker),
                               args.repeat)
             np.save(tmp / "all.npy", everything)
 
             def from_codes() -> None:
                 import_codes(full, tmp / "all.npy", overwrite=True)
-                graph_and_rank(full, "hamming", builder, "cpr", ranker)
+                graph_and_rank(full, builder, ranker)
 
             t_import, _ = _best(from_codes, args.repeat)
             a, b = Store(grown).read_importance(), Store(full).read_importance()

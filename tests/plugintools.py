@@ -18,6 +18,7 @@ def backbone(name: str = "pixels", **params: Any) -> Backbone:
 
 def graph_and_ranker(**ranker_params: Any) -> dict[str, GraphBuilder | Ranker]:
     """``builder=`` the ``hamming`` graph and ``ranker=`` ``cpr`` (closed form unless
-    ``ranker_params`` say otherwise), as keyword arguments of ``build``."""
+    ``ranker_params`` say otherwise), as keyword arguments of ``build`` and
+    ``graph_and_rank``."""
     rk = get_registry().create("ranker", "cpr", {"solver": "closed", **ranker_params})
     return {"builder": get_registry().create("graph_builder", "hamming"), "ranker": rk}

@@ -15,6 +15,7 @@ from dhr_sdk.cli.common import (
     progress,
     quiet_option,
 )
+from dhr_sdk.core.registry import get_registry
 from dhr_sdk.offline.relevance import build_graph
 
 
@@ -32,8 +33,9 @@ def graph(store: Path, builder: str, params: tuple[str, ...], config: Path | Non
     Replaces any previous graph, rank and importance list of STORE. Warns when more than
     half of the codes have no neighbour (use a larger radius, or fewer bits).
     """
-    summary = build_graph(store, builder, plugin_params("graph_builder", params, config),
-                          progress(quiet or as_json))
+    plugin = get_registry().create("graph_builder", builder,
+                                   plugin_params("graph_builder", params, config))
+    summary = build_graph(store, plugin, progress(quiet or as_json))
     if as_json:
         emit_json(summary)
         return

@@ -18,6 +18,7 @@ from dhr_sdk.cli.common import (
     quiet_option,
     render_table,
 )
+from dhr_sdk.core.registry import get_registry
 from dhr_sdk.core.types import ImportanceList, RankResult
 from dhr_sdk.offline.relevance import rank
 from dhr_sdk.store import Store
@@ -50,8 +51,8 @@ def rank_command(store: Path, ranker: str, top: int, params: tuple[str, ...],
                  config: Path | None, as_json: bool, quiet: bool) -> None:
     """Rank STORE's graph into an importance list (params such as -p damping=0.85, or
     -p solver=power for the paper's iteration instead of the exact closed form)."""
-    result, il = rank(store, ranker, plugin_params("ranker", params, config),
-                      progress(quiet or as_json))
+    plugin = get_registry().create("ranker", ranker, plugin_params("ranker", params, config))
+    result, il = rank(store, plugin, progress(quiet or as_json))
     report = rank_report(store, result, il, top, Store(store).read_collection().image_ids)
     if as_json:
         emit_json(report)

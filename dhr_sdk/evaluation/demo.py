@@ -193,14 +193,15 @@ def build_demo_stores(out: Path, manifest: dict[str, Any], cfg: DemoConfig,
             train, train_labels = public_training_set(data, manifest, cfg.public_train,
                                                       cfg.seed)
         progress.log(f"labeled public training set for {cfg.hasher}: {train}")
+    gb = get_registry().create("graph_builder", "hamming", cfg.builder_params)
+    rk = get_registry().create("ranker", cfg.ranker, cfg.ranker_params)
     fit([str(s) for s in stores], model,
         get_registry().create("hasher", cfg.hasher, cfg.hasher_params), bb, cache=False,
         train=train, train_labels=train_labels, options=options, progress=progress)
     for folder, store in progress.iterate(list(zip(folders, stores, strict=True)),
                                           desc="build stores", unit="store"):
         encode(folder, model, store, options=options, progress=QUIET)
-        graph_and_rank(store, "hamming", cfg.builder_params, cfg.ranker, cfg.ranker_params,
-                       QUIET)
+        graph_and_rank(store, gb, rk, QUIET)
     return stores
 
 

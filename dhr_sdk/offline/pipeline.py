@@ -298,5 +298,5 @@ def build(collection: str | Path, out: str | Path, model: Hasher | HashModel, *,
         encode(src, hm, work, options=options, progress=progress, computed=computed)
         progress.log(f"[{step + 1}/{steps}] graph {builder.name}, "
                      f"[{step + 2}/{steps}] rank {ranker.name}")
-        graph_and_rank(work, builder, None, ranker, None, progress)
+        graph_and_rank(work, builder, ranker, progress)
     return Store(out)

@@ -20,7 +20,6 @@ from dhr_sdk.core.components import connected_components
 from dhr_sdk.core.errors import DhrError, StoreFormatError
 from dhr_sdk.core.interfaces import GraphBuilder, Ranker
 from dhr_sdk.core.progress import QUIET, Progress
-from dhr_sdk.core.registry import get_registry
 from dhr_sdk.core.types import HashGraph, ImportanceList, RankResult
 from dhr_sdk.offline.importance import TIE_RULE, build_importance_list
 from dhr_sdk.store import Store, staged
@@ -185,14 +184,6 @@ def graph_summary(graph: HashGraph, command: str = "graph") -> dict[str, Any]:
     return out
 
 
-def _create(kind: str, plugin: Any, params: Mapping[str, Any] | None) -> Any:
-    if isinstance(plugin, str):
-        return get_registry().create(kind, plugin, params or {})
-    if params:
-        raise DhrError("pass params only with a plugin name, not with an instance")
-    return plugin
-
-
 def _built_graph(store: Store, plugin: GraphBuilder, command: str,
                  progress: Progress) -> tuple[HashGraph, dict[str, Any]]:
     codes = store.read_codes()
@@ -205,50 +196,41 @@ def _built_graph(store: Store, plugin: GraphBuilder, command: str,
     return graph, summary
 
 
-def build_graph(store_path: str | Path, builder: GraphBuilder | str = "hamming",
-                params: Mapping[str, Any] | None = None,
+def build_graph(store_path: str | Path, builder: GraphBuilder,
                 progress: Progress = QUIET) -> dict[str, Any]:
     """Build the graph of the store's codes, write it, and return :func:`graph_summary`
     (warns with :class:`SparseGraphWarning` when most codes are isolated)."""
-    plugin: GraphBuilder = _create("graph_builder", builder, params)
     store = Store(store_path)
-    graph, summary = _built_graph(store, plugin, "graph", progress)
+    graph, summary = _built_graph(store, builder, "graph", progress)
     with store.edit() as w:
-        w.write_graph(graph, provenance_of(plugin))
+        w.write_graph(graph, provenance_of(builder))
     return summary
 
 
-def rank(store_path: str | Path, ranker: Ranker | str = "cpr",
-         params: Mapping[str, Any] | None = None,
+def rank(store_path: str | Path, ranker: Ranker,
          progress: Progress = QUIET) -> tuple[RankResult, ImportanceList]:
     """Rank the store's graph, write the rank and the importance list, return both."""
-    plugin: Ranker = _create("ranker", ranker, params)
     store = Store(store_path)
     graph = store.read_graph()
-    result = plugin.rank(graph, progress)
+    result = ranker.rank(graph, progress)
     importance = build_importance_list(graph, result)
     with store.edit() as w:
-        w.write_rank(result, provenance_of(plugin))
+        w.write_rank(result, provenance_of(ranker))
         w.write_importance(importance, TIE_RULE)
     return result, importance
 
 
-def graph_and_rank(store_path: str | Path, builder: GraphBuilder | str = "hamming",
-                   builder_params: Mapping[str, Any] | None = None,
-                   ranker: Ranker | str = "cpr", ranker_params: Mapping[str, Any] | None = None,
+def graph_and_rank(store_path: str | Path, builder: GraphBuilder, ranker: Ranker,
                    progress: Progress = QUIET) -> dict[str, Any]:
-    """Graph, rank and importance list of the store's codes, written in one edit (both
-    plugins validated first); returns :func:`build_graph`'s summary."""
-    gb: GraphBuilder = _create("graph_builder", builder, builder_params)
-    rk: Ranker = _create("ranker", ranker, ranker_params)
-    if not isinstance(gb, GraphBuilder) or not isinstance(rk, Ranker):
-        raise DhrError("graph builder or ranker plugin of the wrong kind")
+    """Graph, rank and importance list of the store's codes with ``builder`` and ``ranker``
+    (plugin instances; the commands resolve names), written in one edit; returns
+    :func:`build_graph`'s summary."""
     store = Store(store_path)
-    graph, summary = _built_graph(store, gb, "build", progress)
-    result = rk.rank(graph, progress)
+    graph, summary = _built_graph(store, builder, "build", progress)
+    result = ranker.rank(graph, progress)
     importance = build_importance_list(graph, result)
     with store.edit() as w:
-        w.write_graph(graph, provenance_of(gb))
-        w.write_rank(result, provenance_of(rk))
+        w.write_graph(graph, provenance_of(builder))
+        w.write_rank(result, provenance_of(ranker))
         w.write_importance(importance, TIE_RULE)
     return summary

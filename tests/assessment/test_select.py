@@ -22,6 +22,7 @@ from dhr_sdk.assessment.selection import (
 from dhr_sdk.cli.main import cli
 from dhr_sdk.codes.packing import hamming_matrix, pack_bits, unpack_bits
 from dhr_sdk.core.errors import DhrError
+from dhr_sdk.core.registry import get_registry
 from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.offline.relevance import build_graph, import_codes, rank
 from dhr_sdk.store import Store
@@ -34,8 +35,8 @@ def make_store(folder: Path, name: str, codes: np.ndarray, radius: int = 2) -> P
     np.save(folder / f"{name}.npy", unpack_bits(codes).astype(np.int8) * 2 - 1)  # ±1 input
     store = folder / f"{name}.h5"
     import_codes(store, folder / f"{name}.npy")
-    build_graph(store, "hamming", {"radius": radius})
-    rank(store, "cpr", {"solver": "closed"})
+    build_graph(store, get_registry().create("graph_builder", "hamming", {"radius": radius}))
+    rank(store, get_registry().create("ranker", "cpr", {"solver": "closed"}))
     return store
 
 

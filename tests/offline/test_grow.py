@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dhr_sdk.core.errors import DhrError
+from dhr_sdk.core.registry import get_registry
 from dhr_sdk.offline.grow import add_codes
 from dhr_sdk.offline.relevance import graph_and_rank, import_codes
 from dhr_sdk.store import Store
@@ -33,7 +34,8 @@ def _store(path: Path, codes: np.ndarray, names: list[str], ranker: str,
            params: dict[str, Any]) -> Path:
     np.savez(path.with_suffix(".npz"), codes=codes, names=np.array(names))
     import_codes(path, path.with_suffix(".npz"), overwrite=True)
-    graph_and_rank(path, "hamming", {"radius": 2}, ranker, params)
+    graph_and_rank(path, get_registry().create("graph_builder", "hamming", {"radius": 2}),
+                   get_registry().create("ranker", ranker, params))
     return path
 
 
@@ -138,7 +140,9 @@ def test_refuses_stores_without_rank_or_with_a_per_image_graph(tmp_path: Path) -
         add_codes(bare, codes[:1] ^ np.uint8(3), ["x"])
     per_image = tmp_path / "per_image.h5"
     import_codes(per_image, tmp_path / "c.npz")
-    graph_and_rank(per_image, "hamming", {"merged": False}, "shr", {"solver": "closed"})
+    graph_and_rank(per_image,
+                   get_registry().create("graph_builder", "hamming", {"merged": False}),
+                   get_registry().create("ranker", "shr", {"solver": "closed"}))
     before = _digest(per_image)
     with pytest.raises(DhrError, match="merged"):
         add_codes(per_image, codes[:1] ^ np.uint8(3), ["x"])

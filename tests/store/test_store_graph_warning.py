@@ -25,6 +25,7 @@ from dhr_sdk.offline.relevance import (
     isolated_codes_warning,
 )
 from dhr_sdk.testing import clustered_codes
+from tests.plugintools import graph_and_ranker
 
 
 def _store(tmp_path: Path, codes: np.ndarray, name: str) -> Path:
@@ -48,20 +49,20 @@ def dense(tmp_path: Path) -> Path:
 
 def test_library_callers_get_a_python_warning(sparse: Path) -> None:
     with pytest.warns(SparseGraphWarning, match=r"have no neighbour within Hamming radius 2"):
-        summary = build_graph(sparse)
+        summary = build_graph(sparse, graph_and_ranker()["builder"])
     assert summary["isolated_fraction"] > ISOLATED_WARNING_FRACTION
     (advice,) = summary["warnings"]
     assert "fewer bits (n_bits=32 when fitting)" in advice and "(-p radius=3)" in advice
     with pytest.warns(SparseGraphWarning) as record:
-        out = graph_and_rank(sparse, ranker_params={"solver": "closed"})
+        out = graph_and_rank(sparse, **graph_and_ranker())
     assert "-p n_bits=32" in str(record[0].message) and "-p graph.radius=3" in out["warnings"][0]
 
 
 def test_well_connected_codes_give_no_warning(dense: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", SparseGraphWarning)
-        summary = build_graph(dense)
-        graph_and_rank(dense, ranker_params={"solver": "closed"})
+        summary = build_graph(dense, graph_and_ranker()["builder"])
+        graph_and_rank(dense, **graph_and_ranker())
     assert summary["warnings"] == [] and summary["isolated_fraction"] < 0.5
     res = CliRunner().invoke(cli, ["graph", str(dense), "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["warnings"] == []

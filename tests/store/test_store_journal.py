@@ -12,6 +12,7 @@ import pytest
 
 from dhr_sdk.store import Store, journal
 from dhr_sdk.store.journal import journal_path, journaled_edit
+from tests.plugintools import graph_and_ranker
 
 
 class Killed(BaseException):
@@ -136,7 +137,7 @@ def test_sigkill_during_an_in_place_add_leaves_the_old_store(tmp_path: Path, sta
     np.save(tmp_path / "c.npy", codes[:2500])
     path = tmp_path / "s.h5"
     import_codes(path, tmp_path / "c.npy")
-    graph_and_rank(path, "hamming", {"radius": 2}, "cpr", {"solver": "closed"})
+    graph_and_rank(path, **graph_and_ranker())
     np.save(f"{path}.new.npy", codes[2500:])
     before = _digest(path)
     child = subprocess.run([sys.executable, "-c", CHILD, str(path), stage, str(after)],

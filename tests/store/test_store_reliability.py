@@ -100,7 +100,7 @@ def test_every_multi_element_command_replaces_the_store_once(
     assert replaces == ["s.h5"] and Store(old).read_model().n_bits == 32
     encode(images, old, tmp_path / "e.h5")
     assert replaces[1:] == ["e.h5"]
-    graph_and_rank(tmp_path / "e.h5", ranker_params={"solver": "closed"})
+    graph_and_rank(tmp_path / "e.h5", **graph_and_ranker())
     fit([images], tmp_path / "m.h5", hasher("lsh", n_bits=16), backbone())
     np.save(tmp_path / "c.npy", clustered_codes(30, 16, 3, 0.05))
     import_codes(tmp_path / "i.h5", tmp_path / "c.npy")
@@ -138,7 +138,7 @@ def test_a_failure_late_in_a_command_leaves_the_store_byte_identical(
     with pytest.raises(RuntimeError, match="could not be stored"):
         build(images, old, hasher("itq", n_bits=32), backbone=backbone(), **graph_and_ranker())
     with pytest.raises(RuntimeError, match="could not be stored"):
-        graph_and_rank(old, ranker_params={"solver": "closed"})
+        graph_and_rank(old, **graph_and_ranker())
     monkeypatch.setattr(writer.StoreWriter, "write_codes", broken)
     with pytest.raises(RuntimeError, match="could not be stored"):
         encode(images, old, old)
