@@ -16,6 +16,15 @@ import scipy.sparse as sp
 CSGRAPH_FROM = 200_000
 
 
+def graph_structure(adjacency: sp.csr_matrix) -> dict[str, int]:
+    """Undirected ``edges``, connected ``components`` and ``isolated_nodes`` of a symmetric
+    CSR adjacency: the structure ``dhr graph`` and ``dhr info`` report."""
+    degree = np.diff(adjacency.indptr)
+    return {"edges": int(adjacency.nnz // 2),
+            "components": connected_components(adjacency)[0],
+            "isolated_nodes": int((degree == 0).sum())}
+
+
 def connected_components(adjacency: sp.spmatrix | sp.sparray) -> tuple[int, np.ndarray]:
     """``(n_components, labels)`` of the undirected graph of ``adjacency``'s nonzero pattern,
     labelled ``0 .. n_components - 1`` in order of each component's smallest node, exactly as

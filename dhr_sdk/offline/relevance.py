@@ -16,7 +16,7 @@ import numpy as np
 
 from dhr_sdk.codes.hamming_index import group_identical
 from dhr_sdk.codes.packing import check_n_bits, check_packed, pack_bits
-from dhr_sdk.core.components import connected_components
+from dhr_sdk.core.components import graph_structure
 from dhr_sdk.core.errors import DhrError, StoreFormatError
 from dhr_sdk.core.interfaces import GraphBuilder, Ranker
 from dhr_sdk.core.progress import QUIET, Progress
@@ -172,12 +172,11 @@ def isolated_codes_warning(summary: Mapping[str, Any], command: str = "graph") -
 def graph_summary(graph: HashGraph, command: str = "graph") -> dict[str, Any]:
     """Size and structure of a graph (the ``dhr graph --json`` fields), with ``warnings``
     (:func:`isolated_codes_warning`)."""
-    n_comp = connected_components(graph.adjacency)[0]
-    degree = np.diff(graph.adjacency.indptr)
+    structure = graph_structure(graph.adjacency)
     out: dict[str, Any] = {
-        "nodes": graph.n_nodes, "edges": graph.n_edges, "images": graph.n_images,
+        "nodes": graph.n_nodes, "edges": structure["edges"], "images": graph.n_images,
         "merged": graph.merged, "radius": graph.radius, "n_bits": graph.n_bits,
-        "components": n_comp, "isolated_nodes": int(np.sum(degree == 0))}
+        "components": structure["components"], "isolated_nodes": structure["isolated_nodes"]}
     out["isolated_fraction"] = round(out["isolated_nodes"] / max(1, graph.n_nodes), 4)
     advice = isolated_codes_warning(out, command)
     out["warnings"] = [advice] if advice else []

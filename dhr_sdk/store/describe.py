@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from dhr_sdk.core.components import connected_components
+from dhr_sdk.core.components import graph_structure
 from dhr_sdk.store import format as fmt
 from dhr_sdk.store.format import Provenance
 from dhr_sdk.store.graph_parts import insert_edges
@@ -47,12 +47,12 @@ def describe(name: str, obj: Any) -> dict[str, Any]:
         if "added_edges" in obj:  # format 2.0: edges appended by 'dhr add'
             i, j = obj["added_edges"]["i"][()], obj["added_edges"]["j"][()]
             adjacency = insert_edges(adjacency, n_nodes, i, j, np.ones(i.shape[0]))
-        degree = np.diff(adjacency.indptr)
-        d.update(nodes=n_nodes, edges=int(adjacency.nnz // 2),
+        structure = graph_structure(adjacency)
+        d.update(nodes=n_nodes, edges=structure["edges"],
                  images=int(obj["image_nodes"].shape[0]), radius=int(a["radius"]),
                  merged=bool(a["merged"]), n_bits=int(a["n_bits"]),
-                 isolated_nodes=int((degree == 0).sum()))
-        d["components"] = connected_components(adjacency)[0]
+                 isolated_nodes=structure["isolated_nodes"])
+        d["components"] = structure["components"]
     elif name == "rank":
         d.update(method=str(a["method"]), iterations=int(a["iterations"]),
                  converged=bool(a["converged"]), residual=float(a["residual"]),
