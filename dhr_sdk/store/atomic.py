@@ -31,6 +31,7 @@ from pathlib import Path
 import h5py
 
 from dhr_sdk.store.errors import StoreWriteError
+from dhr_sdk.store.rollback import fsync_dir
 
 HEADROOM = 1 << 20
 """Bytes kept free beyond a write's own size (HDF5 metadata, the file system's slack)."""
@@ -117,15 +118,6 @@ def _io_errors(store: str | Path, existed: bool) -> Iterator[None]:
         raise write_error(store, code, existed) from None
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _remove_stale_temps(target: Path) -> None:
     """Delete temp copies left by writers that were killed (their PID is gone)."""
     with contextlib.suppress(OSError):
@@ -190,7 +182,7 @@ def _commit(tmp: Path, target: Path, store: str | Path, existed: bool) -> None:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def _prepare_copy(target: Path, tmp: Path, store: str | Path, copy: bool) -> None:

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import h5py
 
-from dhr_sdk.store.atomic import _fsync_dir, ensure_space, io_errno, real_target, write_error
-from dhr_sdk.store.rollback import MAGIC, TRAILER, journal_path, recover, roll_back
+from dhr_sdk.store.atomic import ensure_space, io_errno, real_target, write_error
+from dhr_sdk.store.rollback import MAGIC, TRAILER, fsync_dir, journal_path, recover, roll_back
 
 __all__ = ["PAGE", "journal_path", "journaled_edit", "recover", "shared_lock"]
 
@@ -146,7 +146,7 @@ def _write_journal(path: Path, old_size: int, pages: list[tuple[int, bytes, byte
         fh.write(h.digest() + TRAILER)
         fh.flush()
         os.fsync(fh.fileno())
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 @contextlib.contextmanager
@@ -193,7 +193,7 @@ def journaled_edit(store: str | Path) -> Iterator[h5py.File]:
             os.ftruncate(fd, overlay.size)
             os.fsync(fd)
             journal.unlink()
-            _fsync_dir(journal.parent)
+            fsync_dir(journal.parent)
         except OSError as exc:
             code = io_errno(exc)
             with contextlib.suppress(OSError):

@@ -25,6 +25,7 @@ def _target(path: str | Path) -> Path:
 
 
 def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in ``path`` durable (fsync of the folder; best effort)."""
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
