@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
-import sys
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 
 from dhr_sdk.evaluation.allocation import CountEstimate, RequirementSpec, evaluate
+from tests.benchtools import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-sys.path.insert(0, str(ROOT / "benchmarks"))  # the script imports its calibration package
-from calibration import rows, sets, tables  # noqa: E402
-
-
-def bench() -> ModuleType:
-    """benchmarks/resource_allocation.py as a module (benchmarks/ is not a package)."""
-    if "bench_resource_allocation" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "bench_resource_allocation", ROOT / "benchmarks" / "resource_allocation.py")
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["bench_resource_allocation"] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules["bench_resource_allocation"]
+load_benchmark("resource_allocation")  # puts benchmarks/ on sys.path for its package
+rows, sets, tables = (importlib.import_module(f"calibration.{m}")
+                      for m in ("rows", "sets", "tables"))
 
 
 def test_image_weights() -> None:
@@ -118,14 +104,14 @@ def test_targets_pass_and_miss() -> None:
 
 
 def test_grid_and_hasher_seed() -> None:
-    b = bench()
+    b = load_benchmark("resource_allocation")
     assert b.grid(["itq", "gah"], [16, 64], [64]) == [("itq", 16), ("itq", 64), ("gah", 64)]
     assert b.hasher_params("itq", 32, 2, {})["seed"] == 2
     assert "seed" not in b.hasher_params("pcah", 32, 2, {})  # PCAH is deterministic
 
 
 def test_match_truth_counts_wanted_matches() -> None:
-    b = bench()
+    b = load_benchmark("resource_allocation")
     spec = RequirementSpec("dog", {"dog": 1.0})
     ev = evaluate(spec, ["A", "B"], [3, 2], [{"dog": 2}, {"dog": 0}], {"m": [1.0, 0.0]})
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,20 +19,9 @@ from dhr_sdk.evaluation.data import LabeledFeatures
 from dhr_sdk.evaluation.protocol import evaluate_hasher, hasher_grid, run_evaluation
 from dhr_sdk.evaluation.split import SplitSpec, split_indices
 from dhr_sdk.model.size import model_size
+from tests.benchtools import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def bench() -> ModuleType:
-    """benchmarks/retrieval.py as a module (benchmarks/ is not a package)."""
-    if "bench_retrieval" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("bench_retrieval",
-                                                      ROOT / "benchmarks" / "retrieval.py")
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["bench_retrieval"] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules["bench_retrieval"]
+bench = load_benchmark("retrieval")
 
 
 def clusters(n: int = 300, d: int = 8, c: int = 3) -> LabeledFeatures:
@@ -111,10 +97,9 @@ def test_evaluation_records_model_size() -> None:
 
 def deep_rows() -> dict[str, dict[str, Any]]:
     """Rows of a real (LSH/ITQ) toy run, copied under deep hashers' names with set times."""
-    b = bench()
     rep = run_evaluation(clusters(), hasher_grid([("lsh", {}), ("itq", {"n_iter": 5})], [16, 32]),
                          SplitSpec(50))
-    rows = b.rows_of(rep, "python benchmarks/retrieval.py --first")
+    rows = bench.rows_of(rep, "python benchmarks/retrieval.py --first")
     out = dict(rows)
     for (hasher, bits, secs, command, sized) in [
             ("nrdh", 16, 11.0, "--first", True), ("gah", 16, 33.0, "--first", True),
@@ -134,7 +119,7 @@ def deep_rows() -> dict[str, dict[str, Any]]:
 
 
 def test_cost_section_lists_deep_hashers_side_by_side() -> None:
-    md = bench().markdown({"format": "dhr-retrieval-benchmark", "version": 1,
+    md = bench.markdown({"format": "dhr-retrieval-benchmark", "version": 1,
                            "runs": deep_rows()})
     section = md.split("## Training cost of the deep hashers", 1)[1]
     # Columns in the paper order of DEEP, only hashers that have rows; run numbers of the table.
@@ -149,25 +134,25 @@ def test_cost_section_lists_deep_hashers_side_by_side() -> None:
 
 def test_no_cost_section_without_deep_hashers() -> None:
     rows = {k: v for k, v in deep_rows().items() if "/lsh/" in k or "/itq/" in k}
-    md = bench().markdown({"format": "dhr-retrieval-benchmark", "version": 1, "runs": rows})
+    md = bench.markdown({"format": "dhr-retrieval-benchmark", "version": 1, "runs": rows})
     assert "Training cost" not in md and "| itq | 32 |" in md
 
 
 def test_development_rows_never_go_into_a_file_of_test_rows(tmp_path: Path) -> None:
     results = tmp_path / "retrieval.json"
-    results.write_text(json.dumps({"format": bench().FORMAT, "version": 1,
+    results.write_text(json.dumps({"format": bench.FORMAT, "version": 1,
                                    "runs": {"toy/lsh/8": {"protocol": {"seed": 0}}}}))
     with pytest.raises(SystemExit, match="holds test rows"):
-        bench().main(["--part", "dev", "--dataset", "mnist", "--hashers", "lsh", "--bits", "8",
+        bench.main(["--part", "dev", "--dataset", "mnist", "--hashers", "lsh", "--bits", "8",
                       "--results", str(results)])
-    assert bench().parse_args(["--part", "dev"]).results is None  # resolved to retrieval-dev
+    assert bench.parse_args(["--part", "dev"]).results is None  # resolved to retrieval-dev
 
 
 def test_rows_recorded_before_the_split_had_a_part_share_the_test_table() -> None:
     rows = deep_rows()
     del rows["toy/nrdh/16"]["protocol"]["part"]
-    md = bench().markdown({"format": "dhr-retrieval-benchmark", "version": 1, "runs": rows})
+    md = bench.markdown({"format": "dhr-retrieval-benchmark", "version": 1, "runs": rows})
     assert md.count("\n## toy — backbone") == 1
     rows["toy/gah/16"]["protocol"]["part"] = "dev"
-    md = bench().markdown({"format": "dhr-retrieval-benchmark", "version": 1, "runs": rows})
+    md = bench.markdown({"format": "dhr-retrieval-benchmark", "version": 1, "runs": rows})
     assert md.count("\n## toy — backbone") == 2

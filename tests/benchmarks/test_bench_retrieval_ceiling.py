@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import numpy as np
 
 from dhr_sdk.codes.packing import pack_bits
 from dhr_sdk.evaluation.metrics import evaluate_retrieval
 from dhr_sdk.evaluation.split import SplitSpec
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def ceiling() -> ModuleType:
-    """benchmarks/retrieval_ceiling.py as a module (benchmarks/ is not a package)."""
-    if "bench_ceiling" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "bench_ceiling", ROOT / "benchmarks" / "retrieval_ceiling.py")
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["bench_ceiling"] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules["bench_ceiling"]
+from tests.benchtools import load_benchmark
 
 
 def test_map_at_k_matches_hamming_metrics_with_ties() -> None:
@@ -36,7 +18,7 @@ def test_map_at_k_matches_hamming_metrics_with_ties() -> None:
     dbl = rng.integers(0, 2, (300, 5)).astype(np.uint8)
     dist = (bits_q[:, None, :] != bits_db[None, :, :]).sum(axis=2)
     ref = evaluate_retrieval(pack_bits(bits_q), pack_bits(bits_db), ql, dbl, topk=(100,))
-    got = ceiling().map_at_k(-dist.astype(float), ql, dbl, k=100)
+    got = load_benchmark("retrieval_ceiling").map_at_k(-dist.astype(float), ql, dbl, k=100)
     assert abs(got - ref.map_at["100"]) < 1e-12
 
 
@@ -45,7 +27,7 @@ def test_ceilings_on_separable_clusters() -> None:
     y = rng.integers(0, 4, 400)
     x = np.eye(4)[y] * 3.0 + rng.normal(0, 0.1, (400, 4)) + 1.0
     labels = np.eye(4, dtype=np.uint8)[y]
-    out = ceiling().ceilings(x, labels, SplitSpec(n_queries=50))
+    out = load_benchmark("retrieval_ceiling").ceilings(x, labels, SplitSpec(n_queries=50))
     assert out["exact cosine"] > 0.99 and out["exact euclidean"] > 0.99
     assert out["random"] < 0.4
     assert "patch words 128" not in out  # a 2 × 2 "raster" is too small for 7 × 7 patches
