@@ -12,11 +12,11 @@ from PIL import Image
 from dhr_sdk.cli.main import cli
 
 
-def write_images(folder: Path, images: np.ndarray) -> Path:
-    """Save ``images`` as ``0000.png, 0001.png, ...`` in ``folder`` (created)."""
+def write_images(folder: Path, images: np.ndarray, prefix: str = "") -> Path:
+    """Save ``images`` as ``<prefix>0000.png, <prefix>0001.png, ...`` in ``folder`` (created)."""
     folder.mkdir(parents=True, exist_ok=True)
     for i, img in enumerate(images):
-        Image.fromarray(img).save(folder / f"{i:04d}.png")
+        Image.fromarray(img).save(folder / f"{prefix}{i:04d}.png")
     return folder
 
 

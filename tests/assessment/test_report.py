@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 import dhr_sdk.assessment.report_thumbs as thumbs_module
@@ -18,21 +17,9 @@ from dhr_sdk.assessment.assess import AssessmentReport, assess, make_assessor
 from dhr_sdk.assessment.report import render_html, write_html
 from dhr_sdk.assessment.report_thumbs import NO_ROOT, OUTSIDE_ROOT, under_root
 from dhr_sdk.assessment.requirement import load_requirement, load_requirement_codes
-from dhr_sdk.cli.main import cli
 from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.testing import clustered_codes
-
-
-def _images(folder: Path, images: np.ndarray, prefix: str = "") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, img in enumerate(images):
-        Image.fromarray(img).save(folder / f"{prefix}{i:04d}.png")
-    return folder
-
-
-def _run(*args: object) -> None:
-    res = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
+from tests.clitools import run, write_images
 
 
 @pytest.fixture(scope="module")
@@ -42,18 +29,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("report")
     d = load_demo_arrays("mnist")
     zeros, ones, twos = (np.flatnonzero(d.class_index == c) for c in (0, 1, 2))
-    _images(tmp / "zeros", d.images[np.concatenate([zeros[:80], ones[:20]])])
-    _images(tmp / "ones", d.images[np.concatenate([ones[20:100], twos[:20]])])
-    _images(tmp / "req0", d.images[zeros[400:406]], "want-zero-")
+    write_images(tmp / "zeros", d.images[np.concatenate([zeros[:80], ones[:20]])])
+    write_images(tmp / "ones", d.images[np.concatenate([ones[20:100], twos[:20]])])
+    write_images(tmp / "req0", d.images[zeros[400:406]], "want-zero-")
     (tmp / "req0" / "broken.png").write_bytes(b"not a png")
-    _images(tmp / "req1", d.images[ones[400:403]], "want-one-")
-    _images(tmp / "outside", d.images[twos[400:401]], "secret-")
-    _run("fit", tmp / "zeros", tmp / "ones", "-o", tmp / "model.h5", "--hasher", "itq",
+    write_images(tmp / "req1", d.images[ones[400:403]], "want-one-")
+    write_images(tmp / "outside", d.images[twos[400:401]], "secret-")
+    run("fit", tmp / "zeros", tmp / "ones", "-o", tmp / "model.h5", "--hasher", "itq",
          "-p", "n_bits=16", "-q")
     for name in ("zeros", "ones"):
-        _run("encode", tmp / name, "--model", tmp / "model.h5", "-o", tmp / f"{name}.h5", "-q")
-        _run("graph", tmp / f"{name}.h5", "-q")
-        _run("rank", tmp / f"{name}.h5", "-q")
+        run("encode", tmp / name, "--model", tmp / "model.h5", "-o", tmp / f"{name}.h5", "-q")
+        run("graph", tmp / f"{name}.h5", "-q")
+        run("rank", tmp / f"{name}.h5", "-q")
     return {"tmp": tmp, "zeros": tmp / "zeros.h5", "ones": tmp / "ones.h5"}
 
 
@@ -248,7 +235,7 @@ def test_codes_requirement_and_store_without_root_read_no_file(
     store = tmp_path / "c.h5"
     for args in (["import-codes", tmp_path / "c.npy", store], ["graph", store],
                  ["rank", store, "-p", "solver=closed", "-q"]):
-        _run(*args)
+        run(*args)
     report = assess(load_requirement_codes(tmp_path / "req.npy"), [store])
 
     def never(path: Path) -> Image.Image:
