@@ -63,7 +63,7 @@ def _split_env(name: str) -> set[str] | None:
 class Loader(Protocol):
     """What fills a :class:`Registry` on demand (the :class:`PluginManager`)."""
 
-    def load_for(self, name: str) -> None: ...
+    def load_for(self, kind: str, name: str) -> None: ...
     def load_entry_points(self, strict: bool = False) -> None: ...
 
 
@@ -86,6 +86,10 @@ class Registry:
     def _load_all(self) -> None:
         if self._loader is not None:
             self._loader.load_entry_points()
+
+    def registered(self, kind: str, name: str) -> bool:
+        """Whether ``name`` of ``kind`` is registered already (loads nothing)."""
+        return name in self._items.get(kind, {})
 
     @property
     def broken(self) -> list[BrokenPlugin]:
@@ -131,9 +135,9 @@ class Registry:
         """The registration of ``name``; unknown names list the available choices."""
         if kind not in self._items:
             raise PluginError(f"unknown plugin kind {kind!r}; kinds: {', '.join(KINDS)}")
-        if name not in self._items[kind] and self._loader is not None:
-            self._loader.load_for(name)
-            if name not in self._items[kind]:
+        if not self.registered(kind, name) and self._loader is not None:
+            self._loader.load_for(kind, name)
+            if not self.registered(kind, name):
                 self._load_all()
         if (kind, name) in self._conflicts:
             raise PluginError(self._conflicts[(kind, name)])
@@ -193,13 +197,13 @@ class PluginManager:
         for ep, dist, version in self._allowed():
             self._load(ep, dist, version, strict)
 
-    def load_for(self, name: str) -> None:
+    def load_for(self, kind: str, name: str) -> None:
         """Load only the built-in entry points, the one named ``name`` first, stopping as
-        soon as ``name`` is registered (the built-in that owns a name always keeps it)."""
+        soon as ``kind`` ``name`` is registered (a built-in always keeps its name)."""
         builtin = [e for e in self._allowed() if is_builtin(e[1])]
         for ep, dist, version in sorted(builtin, key=lambda e: e[0].name != name):
             self._load(ep, dist, version, strict=False)
-            if any(name in items for items in self.registry._items.values()):
+            if self.registry.registered(kind, name):
                 return
 
     def _load(self, ep: md.EntryPoint, dist: str, version: str, strict: bool) -> None:
