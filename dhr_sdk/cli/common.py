@@ -65,16 +65,19 @@ def progress(quiet: bool) -> Progress:
     return Progress(quiet=quiet)
 
 
+def config_section(kind: str, config: Path | None) -> dict[str, Any]:
+    """The ``[kind]`` table of the TOML ``config`` (empty without a config)."""
+    if config is None:
+        return {}
+    section = load_config(config).get(kind, {})
+    if not isinstance(section, dict):
+        raise DhrError(f"config section [{kind}] must be a table")
+    return section
+
+
 def plugin_params(kind: str, pairs: Sequence[str], config: Path | None) -> dict[str, Any]:
     """Params for one plugin kind: the config file's ``[kind]`` section, then ``-p`` pairs."""
-    values: dict[str, Any] = {}
-    if config is not None:
-        section = load_config(config).get(kind, {})
-        if not isinstance(section, dict):
-            raise DhrError(f"config section [{kind}] must be a table")
-        values.update(section)
-    values.update(parse_key_values(pairs))
-    return values
+    return {**config_section(kind, config), **parse_key_values(pairs)}
 
 
 def shared_params(kind: str, names: Sequence[str], pairs: Sequence[str],
@@ -96,16 +99,12 @@ def shared_params(kind: str, names: Sequence[str], pairs: Sequence[str],
         else:
             common[key] = value
 
-    if config is not None:
-        section = load_config(config).get(kind, {})
-        if not isinstance(section, dict):
-            raise DhrError(f"config section [{kind}] must be a table")
-        for key, value in section.items():
-            if isinstance(value, dict):
-                for sub, v in value.items():
-                    put(f"{key}.{sub}", v)
-            else:
-                put(key, value)
+    for key, value in config_section(kind, config).items():
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                put(f"{key}.{sub}", v)
+        else:
+            put(key, value)
     for key, value in parse_key_values(pairs).items():
         put(key, value)
     reg = get_registry()

@@ -14,13 +14,13 @@ from dhr_sdk.cli.common import (
     config_option,
     emit_json,
     feature_options,
+    plugin_params,
     progress,
     quiet_option,
     render_table,
     shared_params,
 )
 from dhr_sdk.core.errors import DhrError
-from dhr_sdk.core.params import load_config, parse_key_values
 from dhr_sdk.evaluation.data import (
     DEFAULT_BACKBONE,
     LabeledFeatures,
@@ -184,8 +184,7 @@ def eval_command(ctx: click.Context, collection: Path | None, model: Path | None
         n_database = _count(database, "--database", None)
         names = list(dict.fromkeys(hashers))
         per_hasher = shared_params("hasher", names, params, config)
-        bb_params = dict(load_config(config).get("backbone", {})) if config else {}
-        bb_params.update(parse_key_values(backbone_pairs))
+        bb_params = plugin_params("backbone", backbone_pairs, config)
         code_bits = parse_ints(bits, "--bits")
         split = SplitSpec(n_queries, n_database, train, seed,  # type: ignore[arg-type]
                           train_from, part)  # type: ignore[arg-type]
