@@ -11,6 +11,7 @@ are only read.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +59,8 @@ class CollectionResult:
                        ) -> list[dict[str, Any]]:
         """The collection's matched images, nearest first, then higher importance score.
 
-        Each image appears once, with its nearest requirement image; ``requirement_image``
+        Each image appears once, with its nearest requirement image and its ``index`` in the
+        store; ``requirement_image``
         restricts to the matches of that one requirement image. ``limit=None``: all.
         """
         il = self.target.importance
@@ -69,15 +71,17 @@ class CollectionResult:
         else:
             rows, dist, query = pairs.nearest()
         order = np.lexsort((rows, -il.scores[rows], dist))
+        root = str(Path(self.target.root))  # joined as text: one Path per image is slow
         out: list[dict[str, Any]] = []
         for j in order:
             row = int(rows[j])
-            for image in il.images_of(row):
+            for image in il.images_of(row).tolist():
                 if limit is not None and len(out) >= limit:
                     return out
-                image_id = self.target.image_ids[int(image)]
-                out.append({"image_id": image_id, "path": str(Path(self.target.root) / image_id),
-                            "row": row, "score": float(il.scores[row]),
+                image_id = self.target.image_ids[image]
+                out.append({"image_id": image_id,
+                            "path": image_id if root == "." else os.path.join(root, image_id),
+                            "index": image, "row": row, "score": float(il.scores[row]),
                             "distance": int(dist[j]), "requirement_image": int(query[j]),
                             "images_with_code": int(il.counts[row])})
         return out
@@ -239,18 +243,25 @@ def assess_targets(requirement: Requirement, targets: Sequence[StoreTarget],
                    top_images: int = 6, codes_by_model: dict[str, np.ndarray],
                    progress: Progress = QUIET) -> AssessmentReport:
     """:func:`assess` on stores already opened, with the requirement already encoded per
-    model id (a resident server keeps targets, models and assessors' indexes loaded)."""
+    model id (a resident server keeps targets, models and assessors' indexes loaded). The
+    stores of one model are assessed together (``Assessor.assess_many``)."""
     if top_images < 0:
         raise DhrError("--top must be >= 0")
     assessor = assessor or make_assessor()
     paper = paper or paper_assessor_for(assessor)
+    by_model: dict[str, list[StoreTarget]] = {}
+    for t in targets:
+        by_model.setdefault(t.model_id, []).append(t)
     results = []
-    for t in progress.iterate(targets, desc="assess", unit="store"):
-        codes = codes_by_model[t.model_id]
-        a = assessor.assess(t.importance, codes, requirement.weights)
-        p = a if paper is assessor else paper.assess(t.importance, codes, requirement.weights)
-        results.append(CollectionResult(t, a, p, codes,
-                                        _collection_warnings(t, a, p, requirement)))
+    for model_id, group in progress.iterate(list(by_model.items()), desc="assess",
+                                            unit="model"):
+        codes, lists = codes_by_model[model_id], [t.importance for t in group]
+        found = assessor.assess_many(lists, codes, requirement.weights)
+        papers = found if paper is assessor else \
+            paper.assess_many(lists, codes, requirement.weights)
+        for t, a, p in zip(group, found, papers, strict=True):
+            results.append(CollectionResult(t, a, p, codes,
+                                            _collection_warnings(t, a, p, requirement)))
     results.sort(key=lambda r: (-r.assessment.ranking_value(), -r.paper.relevance,
                                 r.target.name))
     radius = getattr(paper.params, "radius", None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,12 @@ class Requirement:
 
     def label(self, index: int) -> str:
         """How a requirement image is named in messages: its path (or the code's name)."""
-        return str(self.paths[index])
+        return self.labels[index]
+
+    @cached_property
+    def labels(self) -> list[str]:
+        """:meth:`label` of every image (a server names them once per collection)."""
+        return [str(p) for p in self.paths]
 
 
 def _folder_images(folder: Path) -> list[Path]:

@@ -9,7 +9,7 @@ and a pydantic ``Params`` model (``extra="forbid"``, paper defaults, a descripti
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -215,6 +215,13 @@ class Assessor(Plugin):
     def assess(self, importance: ImportanceList, requirement_codes: np.ndarray,
                weights: np.ndarray | None = None) -> Assessment:
         """Relevance of the requirement (packed codes, optional per-image weights)."""
+
+    def assess_many(self, importances: Sequence[ImportanceList], requirement_codes: np.ndarray,
+                    weights: np.ndarray | None = None) -> list[Assessment]:
+        """The same requirement against several lists, in their order: equal to
+        :meth:`assess` on each (which this default does). Override it to share work across
+        collections (the built-ins search all lists with one Hamming index)."""
+        return [self.assess(il, requirement_codes, weights) for il in importances]
 
 
 BASES: dict[str, type[Plugin]] = {

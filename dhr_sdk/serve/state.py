@@ -34,6 +34,7 @@ from dhr_sdk.assessment.requirement import Requirement
 from dhr_sdk.assessment.targets import ImageEncoder, StoreTarget, encode_requirement, open_target
 from dhr_sdk.core.errors import DhrError
 from dhr_sdk.core.interfaces import Assessor
+from dhr_sdk.core.types import ImportanceList
 from dhr_sdk.data.images import UnreadableImage, load_rgb
 from dhr_sdk.model.hash_model import HashModel
 from dhr_sdk.serve.inputs import RequestError, images_requirement
@@ -137,12 +138,18 @@ class Snapshot:
 
 
 def _warm(assessor: Assessor, collections: Sequence[Collection]) -> None:
-    """Let ``assessor`` build what it keeps per importance list (its Hamming index) now, so
-    that no request pays for it and requests only read it."""
+    """Let ``assessor`` build what it keeps per importance list (its Hamming indexes: one per
+    list, one joint index per model over all its lists) now, so that no request pays for it
+    and requests only read it."""
+    by_model: dict[str, list[ImportanceList]] = {}
     for c in collections:
-        il = c.target.importance
-        if il.n_codes:
-            assessor.assess(il, il.codes[:1])
+        if c.target.importance.n_codes:
+            by_model.setdefault(c.target.model_id, []).append(c.target.importance)
+    for lists in by_model.values():
+        assessor.assess_many(lists, lists[0].codes[:1])
+        if len(lists) > 1:
+            for il in lists:  # a request naming one collection searches its own index
+                assessor.assess(il, il.codes[:1])
 
 
 class ServerState:

@@ -228,8 +228,8 @@ RANKER: tuple[CheckFn, ...] = (scores_valid, rank_deterministic, rank_store_roun
 
 # ---------------------------------------------------------------- assessors
 
-def _toy_importance(n_bits: int = 16) -> ImportanceList:
-    codes = np.unique(clustered_codes(120, n_bits, 8, 0.05, seed=3), axis=0)
+def _toy_importance(n_bits: int = 16, seed: int = 3) -> ImportanceList:
+    codes = np.unique(clustered_codes(120, n_bits, 8, 0.05, seed=seed), axis=0)
     m = codes.shape[0]
     return ImportanceList(n_bits, codes, np.linspace(2.0, 0.1, m), np.arange(1, m + 1),
                           np.ones(m, dtype=np.int64), np.arange(m + 1), np.arange(m))
@@ -268,8 +268,25 @@ def estimate_consistent(cls: type[Assessor], tmp_path: Path) -> None:
             f"{cls.name}: share or ranking value disagrees with the count"
 
 
+def assess_many_equals_assess(cls: type[Assessor], tmp_path: Path) -> None:
+    """``assess_many`` over several lists (one of them twice) gives, in order, what
+    ``assess`` gives on each list alone."""
+    lists = [_toy_importance(16, 3), _toy_importance(16, 4), _toy_importance(16, 3)]
+    codes = np.concatenate([lists[0].codes[:2], lists[1].codes[:2]])
+    w = np.array([1.0, 2.0, 0.5, 1.0])
+    assessor = make(cls)
+    many = assessor.assess_many(lists, codes, w)
+    alone = [make(cls).assess(il, codes, w) for il in lists]
+    assert len(many) == len(lists), f"{cls.name}: {len(many)} answers for {len(lists)} lists"
+    for k, (a, b) in enumerate(zip(many, alone, strict=True)):
+        same = (a.relevance, a.score, a.rank, a.matched_images, a.estimate) == \
+            (b.relevance, b.score, b.rank, b.matched_images, b.estimate)
+        assert same, f"{cls.name}: assess_many differs from assess on list {k}"
+
+
 ASSESSOR: tuple[CheckFn, ...] = (relevance_in_unit_interval, assess_deterministic,
-                                 weights_accepted, estimate_consistent)
+                                 weights_accepted, estimate_consistent,
+                                 assess_many_equals_assess)
 
 
 # ---------------------------------------------------------------- backbones

@@ -98,7 +98,7 @@ def short(path: str) -> str:
 def cli_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """A server collection entry as ``dhr assess --json`` has it."""
     out = {k: v for k, v in entry.items() if k not in SERVER_KEYS}
-    out["top_images"] = [{k: v for k, v in t.items() if k not in ("index", "thumbnail")}
+    out["top_images"] = [{k: v for k, v in t.items() if k != "thumbnail"}
                          for t in entry["top_images"]]
     return out
 

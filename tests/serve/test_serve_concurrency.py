@@ -89,8 +89,8 @@ def test_reload_while_requests_run(world: dict[str, Path], tmp_path: Path) -> No
 
 def test_indexes_are_built_at_load_once_per_list(world: dict[str, Path],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Both assessors share one index per importance list, built before the first request;
-    requests and an unchanged reload build none."""
+    """Both assessors share one index per importance list and one joint index per model,
+    built before the first request; requests and an unchanged reload build none."""
     from dhr_plugins.assessors import _common
 
     built: list[int] = []
@@ -102,14 +102,16 @@ def test_indexes_are_built_at_load_once_per_list(world: dict[str, Path],
 
     monkeypatch.setattr(_common, "HammingIndex", Counted)
     state = ServerState([world["served"]])
-    assert state.ranking is not state.paper and len(built) == 2
+    sizes = [c.target.importance.n_codes for c in state.collections.values()]
+    # one index per list and one joint index over both (one model): at load, not per request
+    assert state.ranking is not state.paper and sorted(built) == sorted([*sizes, sum(sizes)])
     from dhr_sdk.serve.inputs import codes_requirement
 
     req = codes_requirement(store_codes(world["served"] / "zeros.h5", [0, 1]), None)
     first = state.assess_codes(req)
     state.reload()
     again = state.assess_codes(req)
-    assert len(built) == 2
+    assert len(built) == 3
     assert [r.assessment.estimate for r in first.results] == \
         [r.assessment.estimate for r in again.results]
     assert [r.paper.relevance for r in first.results] == \

@@ -44,17 +44,16 @@ from pydantic import Field
 
 from dhr_plugins.assessors._common import (
     IndexedAssessor,
-    checked_codes,
+    RadiusParams,
+    image_matches,
     normalise_weights,
     per_image_matches,
 )
 from dhr_sdk import (
     Assessment,
     DhrError,
-    ImageMatch,
     ImportanceList,
     MatchPairs,
-    Params,
     concat_pairs,
     distinct_images,
     hookimpl,
@@ -63,7 +62,7 @@ from dhr_sdk import (
 TIE_RTOL = 1e-9
 
 
-class ImportanceListParams(Params):
+class ImportanceListParams(RadiusParams):
     radius: int = Field(2, ge=0, le=256, description="Hamming radius tau: codes with distance "
                         "<= radius match (inclusive; the paper uses 2).")
     no_match: Literal["zero", "widen", "drop"] = Field(
@@ -89,16 +88,15 @@ class ImportanceListAssessor(IndexedAssessor):
     summary: ClassVar[str] = "The paper's R(AD): Eq. (1) score located in the importance list"
     params: ImportanceListParams
 
-    def assess(self, importance: ImportanceList, requirement_codes: np.ndarray,
-               weights: np.ndarray | None = None) -> Assessment:
+    def assess_matched(self, importance: ImportanceList, codes: np.ndarray,
+                       weights: np.ndarray | None, pairs: MatchPairs) -> Assessment:
         p = self.params
-        codes = checked_codes(importance, requirement_codes)
         n = codes.shape[0]
         w = normalise_weights(weights, n)
         total = importance.n_codes if p.total == "codes" else importance.n_images
         if total == 0:
             raise DhrError("the importance list is empty")
-        pairs, radius_used = self._match(importance, codes)
+        pairs, radius_used = self._widen(importance, codes, pairs)
         means, m_codes, m_images = per_image_matches(importance, pairs, n)
         matched = m_images > 0
         warnings: list[str] = []
@@ -119,34 +117,30 @@ class ImportanceListAssessor(IndexedAssessor):
             k = round(total * (1.0 - float(np.dot(w, r_i))))
         else:
             k = int(self._locate(importance, np.array([score]), total)[0])
-        per_image = [
-            ImageMatch(index=i, weight=float(w[i]), matched_codes=int(m_codes[i]),
-                       matched_images=int(m_images[i]), mean_score=float(means[i]),
-                       contribution=float(contributions[i]), radius_used=int(radius_used[i]))
-            for i in range(n)]
+        per_image = image_matches(w, m_codes, m_images, means, contributions, radius_used)
         return Assessment(relevance=1.0 - k / total, score=score, rank=k, total=total,
                           per_image=per_image, warnings=warnings,
                           matched_images=distinct_images(pairs, importance.counts),
                           pairs=pairs)
 
-    def _match(self, il: ImportanceList, codes: np.ndarray) -> tuple[MatchPairs, np.ndarray]:
-        """Pairs within the radius (widened per unmatched image if asked) and each image's
-        radius."""
+    def _widen(self, il: ImportanceList, codes: np.ndarray, found: MatchPairs
+               ) -> tuple[MatchPairs, np.ndarray]:
+        """The pairs ``found`` within the radius, widened per unmatched image if asked
+        (``no_match='widen'``), and each image's radius."""
         p = self.params
         n = codes.shape[0]
         radius_used = np.full(n, p.radius, dtype=np.int64)
-        todo = np.arange(n)
+        if p.no_match != "widen":
+            return found, radius_used
+        parts = [found]
         radius = p.radius
-        parts = []
-        while todo.size:
-            found = (self.search(il, codes, radius) if todo.size == n else
-                     self.search(il, codes[todo], radius, queries=todo))
+        todo = np.setdiff1d(np.arange(n), found.query)
+        while todo.size and radius < min(p.max_radius, il.n_bits):
+            radius += 1
+            found = self.search(il, codes[todo], radius, queries=todo)
             parts.append(found)
             radius_used[todo] = radius
-            if p.no_match != "widen" or radius >= min(p.max_radius, il.n_bits):
-                break
             todo = np.setdiff1d(todo, found.query)
-            radius += 1
         return concat_pairs(parts), radius_used
 
     def _locate(self, il: ImportanceList, scores: np.ndarray, total: int) -> np.ndarray:

@@ -28,6 +28,7 @@ over-counted 2–6× (docs/assessment.md).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from statistics import NormalDist
 from typing import Any, ClassVar, Literal
 
@@ -36,23 +37,22 @@ from pydantic import Field
 
 from dhr_plugins.assessors._common import (
     IndexedAssessor,
-    checked_codes,
+    RadiusParams,
+    image_matches,
     normalise_weights,
     per_image_matches,
 )
 from dhr_sdk import (
     Assessment,
-    ImageMatch,
     ImportanceList,
-    Params,
+    MatchPairs,
     WantedEstimate,
-    distinct_images,
     hookimpl,
     row_values,
 )
 
 
-class WantedCountParams(Params):
+class WantedCountParams(RadiusParams):
     radius: int = Field(2, ge=0, le=256, description="Hamming radius tau: images whose code "
                         "is within this distance of a requirement image match (inclusive).")
     weighting: Literal["count", "importance"] = Field(
@@ -72,14 +72,12 @@ class WantedCountAssessor(IndexedAssessor):
                               "(each once), with an interval")
     params: WantedCountParams
 
-    def assess(self, importance: ImportanceList, requirement_codes: np.ndarray,
-               weights: np.ndarray | None = None) -> Assessment:
+    def assess_matched(self, importance: ImportanceList, codes: np.ndarray,
+                       weights: np.ndarray | None, pairs: MatchPairs) -> Assessment:
         p = self.params
-        codes = checked_codes(importance, requirement_codes)
         n = codes.shape[0]
         w = normalise_weights(weights, n)
         n_images = self.n_images_of(importance)
-        pairs = self.search(importance, codes, p.radius)
         warnings: list[str] = []
         rows, best, second, best_q = row_values(pairs, w / w.max())
         per_row = self._row_unit(importance, rows, warnings)
@@ -90,14 +88,10 @@ class WantedCountAssessor(IndexedAssessor):
         if not len(pairs):
             warnings.append("no requirement image matched the collection: estimate 0")
         means, m_codes, m_images = per_image_matches(importance, pairs, n)
-        per_image = [
-            ImageMatch(index=i, weight=float(w[i]), matched_codes=int(m_codes[i]),
-                       matched_images=int(m_images[i]), mean_score=float(means[i]),
-                       contribution=float(loss[i]), radius_used=p.radius)
-            for i in range(n)]
+        per_image = image_matches(w, m_codes, m_images, means, loss, p.radius)
         share = count / n_images if n_images else 0.0
         estimate = WantedEstimate(count=count, share=share, low=low, high=high, level=p.level,
-                                  matched_images=distinct_images(pairs, importance.counts),
+                                  matched_images=int(importance.counts[rows].sum()),
                                   n_images=n_images)
         return Assessment(relevance=share, score=count, rank=0, total=n_images,
                           per_image=per_image, warnings=warnings,
@@ -128,8 +122,14 @@ class WantedCountAssessor(IndexedAssessor):
                             "examples)")
             return 0.0, float(n_images)
         se = float(np.sqrt((n - 1) / n * np.sum((leave_one_out - leave_one_out.mean()) ** 2)))
-        z = NormalDist().inv_cdf(0.5 + self.params.level / 2)
+        z = _z(self.params.level)
         return max(0.0, count - z * se), min(float(n_images), count + z * se)
+
+
+@lru_cache(maxsize=8)
+def _z(level: float) -> float:
+    """The normal quantile of a two-sided interval at confidence ``level``."""
+    return NormalDist().inv_cdf(0.5 + level / 2)
 
 
 @hookimpl
