@@ -8,15 +8,18 @@ times ``POST /v1/assess`` from httpx clients (asyncio, N connections each sendin
 request after the other):
 
 - a requirement of 20 codes (JSON hex) against the 8 x 100,000 collections and against the
-  1,000,000-code collection, at 1, 8 and 32 concurrent clients;
+  1,000,000-code collection, at 1, 8 and 32 concurrent clients; the requests cycle through
+  ``--variants`` (8) requirements (the held-out codes, and copies with one bit of each code
+  flipped), so an answer never comes from the search of the request before it;
 - a requirement of 20 images (multipart) against the 8 image collections, at 1 and 8 clients;
 - a soak of ``--soak`` (10,000) code requests at 8 clients: errors, and the server
   process's resident memory (``VmRSS`` of ``/proc/PID/status``) before, during and after.
 
-Every answer of a scenario must be byte-identical (``elapsed_ms`` aside) whatever the
-concurrency. Peers measured in the same run: the same assessment in this process through the
-library (stores opened and assessors warm, answer turned into JSON: the work without HTTP),
-and ``dhr assess --json`` in a fresh process (``--cli-runs`` runs); both must rank the
+Every answer to the same requirement must be byte-identical (``elapsed_ms`` aside) whatever
+the concurrency. The clients' CPU per request is printed beside the server's: on 2 cores
+they compete for the same CPUs. Peers measured in the same run: the same assessment in this
+process through the library (stores opened and assessors warm, answer turned into JSON: the
+work without HTTP), and ``dhr assess --json`` in a fresh process (``--cli-runs`` runs); both must rank the
 collections as the server does. Prints the tables with the targets and pass/MISS.
 """
 
@@ -53,9 +56,10 @@ class Run:
     ms: list[float]
     wall: float
     errors: int
-    answers: set[str]
-    order: list[str]
+    answers: set[tuple[int, str]]  # (variant, answer digest)
+    order: list[str]  # the ranking answered to variant 0
     server_cpu_ms: float = 0.0  # server CPU per request
+    client_cpu_ms: float = 0.0  # this process's CPU per request (the httpx clients)
 
     def q(self, p: float) -> float:
         return float(np.percentile(self.ms, p))
@@ -103,20 +107,23 @@ def _key(body: bytes) -> str:
     return hashlib.sha1(head).hexdigest()
 
 
-async def _load(url: str, request: dict[str, Any], clients: int, n: int) -> Run:
+async def _load(url: str, requests: list[dict[str, Any]], clients: int, n: int) -> Run:
+    """``n`` requests from ``clients`` connections, request ``i`` being ``requests[i % len]``
+    (variants, so that no answer is served from the last search of the same question)."""
     ms: list[float] = []
-    answers: set[str] = set()
+    answers: set[tuple[int, str]] = set()
     errors = 0
-    last = b""
+    first = b""
     todo = iter(range(n))
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         async def worker() -> None:
-            nonlocal errors, last
-            for _ in todo:
+            nonlocal errors, first
+            for i in todo:
+                variant = i % len(requests)
                 t = time.perf_counter()
                 try:
-                    r = await client.post("/v1/assess", **request)
+                    r = await client.post("/v1/assess", **requests[variant])
                 except httpx.HTTPError:
                     errors += 1
                     continue
@@ -124,24 +131,52 @@ async def _load(url: str, request: dict[str, Any], clients: int, n: int) -> Run:
                 if r.status_code != 200:
                     errors += 1
                     continue
-                answers.add(_key(r.content))
-                last = r.content
+                answers.add((variant, _key(r.content)))
+                if variant == 0:
+                    first = r.content
 
         t0 = time.perf_counter()
+        cpu0 = time.process_time()
         await asyncio.gather(*(worker() for _ in range(clients)))
         wall = time.perf_counter() - t0
-    order = [c["name"] for c in json.loads(last)["collections"]] if last else []
-    return Run(ms, wall, errors, answers, order)
+        client_cpu = time.process_time() - cpu0
+    order = [c["name"] for c in json.loads(first)["collections"]] if first else []
+    run = Run(ms, wall, errors, answers, order)
+    run.client_cpu_ms = 1e3 * client_cpu / max(1, len(ms))
+    return run
 
 
-def load(url: str, request: dict[str, Any], clients: int, n: int) -> Run:
-    return asyncio.run(_load(url, request, clients, n))
+def load(url: str, requests: list[dict[str, Any]], clients: int, n: int) -> Run:
+    return asyncio.run(_load(url, requests, clients, n))
 
 
-def library_peer(stores: list[Path], codes: list[str] | None, images: list[Path] | None,
-                 n: int) -> Run:
+def one_answer_each(answers: set[tuple[int, str]]) -> bool:
+    """Every variant was answered the same way every time."""
+    variants = [v for v, _ in answers]
+    return len(variants) == len(set(variants))
+
+
+def code_variants(codes: list[str], n: int, seed: int) -> list[list[str]]:
+    """``codes`` and ``n - 1`` variants of them, each code with one bit flipped (seeded): the
+    same kind of question, not the same question."""
+    rng = np.random.default_rng(seed)
+    out = [codes]
+    for _ in range(n - 1):
+        variant = []
+        for h in codes:
+            raw = bytearray(bytes.fromhex(h))
+            bit = int(rng.integers(8 * len(raw)))
+            raw[bit // 8] ^= 1 << (bit % 8)
+            variant.append(raw.hex())
+        out.append(variant)
+    return out
+
+
+def library_peer(stores: list[Path], codes: list[list[str]] | None,
+                 images: list[Path] | None, n: int) -> Run:
     """The same assessment in this process: stores opened and assessors warm, as the server
-    keeps them; each run encodes (images), assesses and turns the answer into JSON."""
+    keeps them; each run encodes (images), assesses and turns the answer into JSON. Code
+    requirements cycle through the same variants as the server's clients."""
     from dhr_sdk.assessment.assess import assess_targets, make_assessor, paper_assessor_for
     from dhr_sdk.assessment.requirement import load_requirement
     from dhr_sdk.assessment.targets import ImageEncoder, open_target
@@ -152,13 +187,14 @@ def library_peer(stores: list[Path], codes: list[str] | None, images: list[Path]
     ranking = make_assessor()
     paper = paper_assessor_for(ranking)
     if codes is not None:
-        req = codes_requirement(codes, None)
+        reqs = [codes_requirement(c, None) for c in codes]
     else:
         assert images is not None and targets[0].model_record is not None
-        req = load_requirement(images)
+        reqs = [load_requirement(images)]
         encoder = ImageEncoder(HashModel.from_record(targets[0].model_record))
     ms, order = [], []
     for i in range(n + 3):  # 3 warm-up runs (index builds, network build)
+        req = reqs[(i - 3) % len(reqs)]
         started = time.perf_counter()
         if codes is not None:
             by_model = {target.model_id: req.codes for target in targets}
@@ -169,7 +205,8 @@ def library_peer(stores: list[Path], codes: list[str] | None, images: list[Path]
         json.dumps(report.to_json())
         if i >= 3:
             ms.append(1e3 * (time.perf_counter() - started))
-        order = [r.target.name for r in report.results]
+        if req is reqs[0]:
+            order = [r.target.name for r in report.results]
     return Run(ms, sum(ms) / 1e3, 0, set(), order)
 
 
@@ -198,43 +235,51 @@ def main() -> None:
     ap.add_argument("--soak", type=int, default=10_000, help="requests of the soak")
     ap.add_argument("--peer-runs", type=int, default=100, help="library peer runs per scenario")
     ap.add_argument("--cli-runs", type=int, default=3, help="'dhr assess' runs per scenario")
+    ap.add_argument("--variants", type=int, default=8,
+                    help="code requirements cycled through per scenario (one bit flipped per "
+                         "code), so that no request repeats the one before it")
     args = ap.parse_args()
 
     b = serve_stores.build(args.root)
     files = [("images", (p.name, p.read_bytes(), "image/png")) for p in b.requirement_images]
     image_names = [p.stem for p in b.images]
-    scenarios: dict[str, tuple[dict[str, Any], list[int], list[Path]]] = {
+    small = code_variants(b.small_codes, args.variants, seed=1)
+    big = code_variants(b.big_codes, args.variants, seed=2)
+    scenarios: dict[str, tuple[list[dict[str, Any]], list[int], list[Path]]] = {
         "20 codes x 8 collections of 100,000": (
-            {"json": {"codes": b.small_codes, "collections": [p.stem for p in b.small]}},
+            [{"json": {"codes": c, "collections": [p.stem for p in b.small]}} for c in small],
             [1, 8, 32], b.small),
         "20 codes x 1 collection of 1,000,000": (
-            {"json": {"codes": b.big_codes, "collections": [b.big.stem]}}, [1, 8, 32], [b.big]),
+            [{"json": {"codes": c, "collections": [b.big.stem]}} for c in big], [1, 8, 32],
+            [b.big]),
         "20 images x 8 collections of 1,000": (
-            {"files": files, "data": {"collection": image_names}}, [1, 8], b.images),
+            [{"files": files, "data": {"collection": image_names}}], [1, 8], b.images),
     }
     load_avg = os.getloadavg()
     proc, url, startup = start_server([*b.small, b.big, *b.images])
     rows, soak_rss, first_order = [], [], {}
     try:
         rss_loaded = vmrss_mb(proc.pid)
-        for name, (request, levels, _) in scenarios.items():
+        for name, (requests, levels, _) in scenarios.items():
             n = args.image_requests if "images" in name else args.requests
-            load(url, request, 1, 5)  # warm-up: first index builds, first encodes
-            answers: set[str] = set()
+            load(url, requests, 1, 5)  # warm-up: first index builds, first encodes
+            answers: set[tuple[int, str]] = set()
             for clients in levels:
                 cpu = cpu_s(proc.pid)
-                run = load(url, request, clients, n)
+                run = load(url, requests, clients, n)
                 run.server_cpu_ms = 1e3 * (cpu_s(proc.pid) - cpu) / max(1, len(run.ms))
                 answers |= run.answers
                 rows.append((name, clients, run))
                 print(f"# {name}, {clients} client(s): p50 {run.q(50):.1f} ms, p99 "
                       f"{run.q(99):.1f} ms, {len(run.ms) / run.wall:.0f} req/s", flush=True)
-            if len(answers) != 1:
-                raise SystemExit(f"{name}: {len(answers)} different answers across requests")
+            if not one_answer_each(answers):
+                raise SystemExit(f"{name}: a requirement was answered differently across "
+                                 "requests")
             first_order[name] = rows[-1][2].order
         code_request = scenarios["20 codes x 8 collections of 100,000"][0]
         soak_rss.append(vmrss_mb(proc.pid))
-        soak_errors, soak_answers, chunk = 0, set(), max(1, args.soak // 5)
+        soak_answers: set[tuple[int, str]] = set()
+        soak_errors, chunk = 0, max(1, args.soak // 5)
         t0 = time.perf_counter()
         for start in range(0, args.soak, chunk):
             run = load(url, code_request, 8, min(chunk, args.soak - start))
@@ -248,12 +293,12 @@ def main() -> None:
 
     peers = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (request, _, stores) in scenarios.items():
-            codes = request.get("json", {}).get("codes")
+        for name, (requests, _, stores) in scenarios.items():
+            codes = [r["json"]["codes"] for r in requests] if "json" in requests[0] else None
             lib = library_peer(stores, codes, None if codes else b.requirement_images,
                                   args.peer_runs if codes else max(10, args.peer_runs // 5))
             if codes:
-                bits = np.unpackbits(np.array([list(bytes.fromhex(c)) for c in codes],
+                bits = np.unpackbits(np.array([list(bytes.fromhex(c)) for c in codes[0]],
                                               np.uint8), axis=1).astype(bool)
                 npy = Path(tmp) / f"{len(peers)}.npy"
                 np.save(npy, bits)
@@ -272,7 +317,8 @@ def main() -> None:
 
 def _print(args: argparse.Namespace, b: serve_stores.BenchStores, startup: float,
            rss_loaded: float, load_avg: tuple[float, float, float], rows: list[Any],
-           peers: list[Any], soak_rss: list[float], soak_errors: int, soak_answers: set[str],
+           peers: list[Any], soak_rss: list[float], soak_errors: int,
+           soak_answers: set[tuple[int, str]],
            soak_wall: float) -> None:
     print(f"\nserver: {len(b.small) + 1 + len(b.images)} collections "
           f"({len(b.small)} x 100,000 + 1,000,000 64-bit codes, {len(b.images)} x 1,000 demo "
@@ -281,8 +327,8 @@ def _print(args: argparse.Namespace, b: serve_stores.BenchStores, startup: float
     print("latency from the client (HTTP on 127.0.0.1 included); the clients run in the "
           "benchmark's process, on the same 2 cores as the server\n")
     print("| requirement | clients | requests | p50 ms | p99 ms | requests/s | server CPU "
-          "ms/request | errors | target (p99) | result |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+          "ms/request | client CPU ms/request | errors | target (p99) | result |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for name, clients, run in rows:
         images = "images" in name
         target, ok = "", ""
@@ -291,12 +337,14 @@ def _print(args: argparse.Namespace, b: serve_stores.BenchStores, startup: float
         if images and clients == 1:
             target, ok = f"≤ {TARGET_IMAGES_MS:.0f} ms", _verdict(run.q(99) <= TARGET_IMAGES_MS)
         print(f"| {name} | {clients} | {len(run.ms)} | {run.q(50):.1f} | {run.q(99):.1f} | "
-              f"{len(run.ms) / run.wall:.0f} | {run.server_cpu_ms:.1f} | {run.errors} | "
+              f"{len(run.ms) / run.wall:.0f} | {run.server_cpu_ms:.1f} | "
+              f"{run.client_cpu_ms:.1f} | {run.errors} | "
               f"{target} | {ok} |")
     growth = (soak_rss[-1] - soak_rss[0]) / soak_rss[0]
-    flat = soak_errors == 0 and len(soak_answers) == 1 and growth <= RSS_GROWTH
+    flat = soak_errors == 0 and one_answer_each(soak_answers) and growth <= RSS_GROWTH
     print(f"\nsoak: {args.soak:,} code requests (8 x 100,000, 8 clients) in {soak_wall:.0f} s, "
-          f"{soak_errors} errors, {len(soak_answers)} distinct answer(s); server RSS MB "
+          f"{soak_errors} errors, {len(soak_answers)} distinct answer(s) to "
+          f"{len({v for v, _ in soak_answers})} requirement(s); server RSS MB "
           f"{' -> '.join(f'{r:.0f}' for r in soak_rss)} ({100 * growth:+.1f} %); target: no "
           f"error and RSS within {100 * RSS_GROWTH:.0f} %: {_verdict(flat)}\n")
     print("| requirement | server p50 ms (1 client) | library p50 ms | library p99 ms | "

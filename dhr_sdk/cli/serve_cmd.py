@@ -13,7 +13,8 @@ from dhr_sdk.cli.common import config_option, params_option, quiet_option, share
 from dhr_sdk.core.errors import DhrError
 
 #: The modules of the ``serve`` install extra (import name -> distribution).
-SERVE_MODULES = {"fastapi": "fastapi", "uvicorn": "uvicorn", "multipart": "python-multipart"}
+SERVE_MODULES = {"fastapi": "fastapi", "uvicorn": "uvicorn", "multipart": "python-multipart",
+                 "orjson": "orjson"}
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 

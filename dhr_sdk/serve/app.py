@@ -22,6 +22,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -118,15 +119,18 @@ class Workers:
         self.images.shutdown(wait=False, cancel_futures=True)
 
 
-def _answered(assess: Callable[..., Any], started: float) -> Callable[..., dict[str, Any]]:
-    """``assess`` followed by the answer's JSON form, both in the worker thread."""
-    def run(*args: Any) -> dict[str, Any]:
-        return answer(assess(*args), 1e3 * (time.perf_counter() - started))
+def _answered(assess: Callable[..., Any], started: float) -> Callable[..., Response]:
+    """``assess`` followed by the answer encoded as JSON, both in the worker thread. The
+    answer (~45 kB for 8 collections) is encoded by orjson: the standard library's encoder
+    took ~1.5 ms of a ~10 ms request, mostly formatting floats."""
+    def run(*args: Any) -> Response:
+        data = answer(assess(*args), 1e3 * (time.perf_counter() - started))
+        return Response(orjson.dumps(data), media_type="application/json")
     return run
 
 
 async def _assess_json(request: Request, state: ServerState, workers: Workers
-                       ) -> dict[str, Any]:
+                       ) -> Response:
     started = time.perf_counter()
     try:
         body = CodesRequest.model_validate(json.loads(await request.body()))
@@ -135,8 +139,8 @@ async def _assess_json(request: Request, state: ServerState, workers: Workers
     except ValidationError as exc:
         raise RequestError(_one_line(exc)) from None
     req = codes_requirement(body.codes, body.weights)
-    out: dict[str, Any] = await workers.run(workers.codes, _answered(state.assess_codes, started),
-                                            req, body.collections, body.top)
+    out: Response = await workers.run(workers.codes, _answered(state.assess_codes, started),
+                                      req, body.collections, body.top)
     return out
 
 
@@ -149,7 +153,7 @@ def _writer(upload: UploadFile) -> Any:
 
 
 async def _assess_upload(request: Request, state: ServerState, limits: Limits,
-                         workers: Workers) -> dict[str, Any]:
+                         workers: Workers) -> Response:
     started = time.perf_counter()
     async with request.form(max_files=limits.max_images, max_fields=4 * limits.max_images
                             + 16) as form:
@@ -161,7 +165,7 @@ async def _assess_upload(request: Request, state: ServerState, limits: Limits,
         weights = _floats(form.getlist("weight"), "weight") or None
         names = [str(n) for n in form.getlist("collection")] or None
         top = _int(form.get("top"), "top", DEFAULT_TOP, MAX_TOP)
-        out: dict[str, Any] = await workers.run(
+        out: Response = await workers.run(
             workers.images, _answered(state.assess_images, started), files, groups, weights,
             names, top)
     return out
@@ -216,7 +220,7 @@ def create_app(stores: Sequence[str | Path], *, assessor: str = DEFAULT_ASSESSOR
                 "paper_assessor": state.paper.name}
 
     @app.post("/v1/assess")
-    async def assess(request: Request) -> dict[str, Any]:
+    async def assess(request: Request) -> Response:
         _body_size(request, limits)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "application/json":
