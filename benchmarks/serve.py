@@ -19,8 +19,9 @@ Every answer to the same requirement must be byte-identical (``elapsed_ms`` asid
 the concurrency. The clients' CPU per request is printed beside the server's: on 2 cores
 they compete for the same CPUs. Peers measured in the same run: the same assessment in this
 process through the library (stores opened and assessors warm, answer turned into JSON: the
-work without HTTP), and ``dhr assess --json`` in a fresh process (``--cli-runs`` runs); both must rank the
-collections as the server does. Prints the tables with the targets and pass/MISS.
+work without HTTP), and ``dhr assess --json`` in a fresh process (``--cli-runs`` runs); both
+must rank the collections as the server does. Prints the tables with the targets and
+pass/MISS.
 """
 
 from __future__ import annotations
