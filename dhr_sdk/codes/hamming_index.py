@@ -11,6 +11,9 @@ the radius is inclusive (``d <= radius``), unlike FAISS ``range_search`` (``d < 
 Work is done in chunks of at most ``chunk_pairs`` candidate pairs, so memory stays bounded
 whatever the number of codes; the cost grows with the number of candidates (codes sharing a
 block), which is small for radii well below ``n_bits / 2`` (the paper's regime, Eq. 10).
+On clustered codes almost all candidates sit in a few long runs of equal block values (the
+clusters' cores): :meth:`HammingIndex.self_pairs` verifies those as dense XOR + popcount
+tiles over the run's contiguous codes instead of expanded index pairs.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+import scipy.sparse as sp
 
 from dhr_sdk.codes.packing import check_n_bits, check_packed, to_words
 from dhr_sdk.core.errors import DhrError
@@ -182,10 +186,17 @@ class HammingIndex:
         (Eq. 10) without materialising an ``n x n`` matrix. Indices are int32 when ``n``
         fits (int64 otherwise) and distances int16: at 10M codes the edge list is the peak
         of the graph build, and narrow types keep it at 10 bytes per pair, not 24.
+
+        Per block, the codes are first copied into the block's sorted order, so that the
+        codes sharing a block value are contiguous and verification reads local memory;
+        runs of at least ``TILE_MIN_RUN`` equal keys (the dense cores of clusters, where
+        almost all candidates are) are verified as dense XOR + popcount tiles, shorter runs
+        as expanded position pairs. Positions become row ids only for the kept pairs.
         """
         index = np.int32 if len(self) < 2**31 else np.int64
         radius = self._check_radius(radius)
         masks, tables = self._table(radius)
+        exact = self.words.shape[1] == 1  # one-word keys are the block's bits, not a hash
         out_i: list[np.ndarray] = []
         out_j: list[np.ndarray] = []
         out_d: list[np.ndarray] = []
@@ -193,32 +204,172 @@ class HammingIndex:
         for block, (sorted_keys, order) in enumerate(tables):
             if n < 2:
                 break
-            # position p pairs with the later positions of its run of equal keys
-            new_run = np.empty(n, dtype=bool)
-            new_run[0] = True
-            np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new_run[1:])
-            run_start = np.flatnonzero(new_run)
-            run_end = np.append(run_start[1:], n)
-            run_of = np.cumsum(new_run) - 1
-            counts = run_end[run_of] - np.arange(n) - 1
-            starts = np.arange(n) + 1
-            for a, b in _chunks(counts, self.chunk_pairs):
-                rows, pos = _expand(starts[a:b], counts[a:b])
-                i = order[rows + a]
-                j = order[pos]
-                sel, d = _verify(self._cols, i, self._cols, j, masks, block, radius)
-                i, j = i[sel], j[sel]
+            cols = [c[order] for c in self._cols]  # this block's order: runs are contiguous
+            check = block > 0 or not exact
+            for p, q, xors, d in self._run_pairs(cols, sorted_keys, radius):
+                if check:
+                    keep = _first_block(xors, masks, block, exact)
+                    p, q, d = p[keep], q[keep], d[keep]
+                i, j = order[p], order[q]
                 out_i.append(np.minimum(i, j).astype(index))
                 out_j.append(np.maximum(i, j).astype(index))
                 out_d.append(d.astype(np.int16))
-        ii = np.concatenate(out_i) if out_i else np.zeros(0, index)
-        del out_i
-        jj = np.concatenate(out_j) if out_j else np.zeros(0, index)
-        del out_j
-        dd = np.concatenate(out_d) if out_d else np.zeros(0, np.int16)
-        del out_d
-        sort = np.argsort(ii.astype(np.int64) * max(n, 1) + jj)  # keys are unique
-        return ii[sort], jj[sort], dd[sort]
+            del cols
+        return _sorted_pairs(out_i, out_j, out_d, n, index)
+
+    def _run_pairs(self, cols: list[np.ndarray], sorted_keys: np.ndarray, radius: int
+                   ) -> Iterator[_Pairs]:
+        """Positions ``p < q`` in one block's sorted order, in the same run of equal keys and
+        within ``radius``, with their XOR words and distances; in chunks of about
+        ``chunk_pairs`` candidates."""
+        n = sorted_keys.shape[0]
+        starts, sizes = _runs(sorted_keys)
+        tiled = sizes >= TILE_MIN_RUN
+        run_of = np.repeat(np.arange(starts.shape[0]), sizes)
+        counts = (starts + sizes)[run_of] - np.arange(n) - 1  # later positions of the run
+        counts[tiled[run_of]] = 0
+        del run_of
+        for a, b in _chunks(counts, self.chunk_pairs):
+            rows, pos = _expand(np.arange(a + 1, b + 1), counts[a:b])
+            rows += a
+            xors, dist = _compare(cols, rows, pos)
+            near = np.flatnonzero(dist <= radius)
+            yield rows[near], pos[near], [x[near] for x in xors], dist[near]
+        tiles = _Tiles(cols, radius, self.n_bits, min(self.chunk_pairs, TILE_CELLS))
+        cells = 0
+        for start, size in zip(starts[tiled].tolist(), sizes[tiled].tolist(), strict=True):
+            tiles.add(start, start + size)
+            cells += size * size // 2
+            if cells >= self.chunk_pairs:
+                p, q = tiles.take()
+                yield p, q, *_compare(cols, p, q)
+                cells = 0
+        if cells:
+            p, q = tiles.take()
+            yield p, q, *_compare(cols, p, q)
+
+
+_Pairs = tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]
+"""Positions ``p``, ``q`` in a block's sorted order, their XOR words and distances."""
+
+TILE_MIN_RUN = 48
+"""Runs of equal block keys at least this long are verified as dense tiles (below it, the
+per-tile overhead of NumPy calls outweighs the expanded pairs' cost per candidate)."""
+TILE_ROWS = 64
+"""Rows of a run per tile step: more rows compute more of the unwanted lower triangle,
+fewer make more NumPy calls."""
+TILE_CELLS = 1 << 18
+"""At most this many cells per tile step (2 MB of XOR words: cache-resident)."""
+
+
+def _runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and length of each run of equal values in ``sorted_keys`` (non-empty)."""
+    n = sorted_keys.shape[0]
+    new_run = np.empty(n, dtype=bool)
+    new_run[0] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new_run[1:])
+    starts = np.flatnonzero(new_run)
+    return starts, np.diff(np.append(starts, n))
+
+
+def _compare(cols: list[np.ndarray], p: np.ndarray, q: np.ndarray
+             ) -> tuple[list[np.ndarray], np.ndarray]:
+    """XOR words and Hamming distances (int16) of the codes at positions ``p`` and ``q``."""
+    xors = [c[p] ^ c[q] for c in cols]
+    dist = np.bitwise_count(xors[0]).astype(np.int16)
+    for x in xors[1:]:
+        dist += np.bitwise_count(x)
+    return xors, dist
+
+
+class _Tiles:
+    """Dense verification of long runs: XOR + popcount of a few rows of a run at a time
+    against the run's codes from the first of those rows on, in reused buffers. Each step
+    only records where its hits are; :meth:`take` turns them into positions for all steps
+    at once (few NumPy calls per step)."""
+
+    def __init__(self, cols: list[np.ndarray], radius: int, n_bits: int, cells: int):
+        self.cols, self.radius, self.cells = cols, radius, cells
+        self.xor = np.empty(cells, np.uint64)
+        self.dist = np.empty(cells, np.uint8 if n_bits < 256 else np.uint16)
+        self.count = np.empty(cells, np.uint8)
+        self.ok = np.empty(cells, bool)
+        self.hits: list[np.ndarray] = []
+        self.steps: list[tuple[int, int, int]] = []  # (first row, width, hits) per step
+
+    def add(self, a: int, b: int) -> None:
+        """Find the pairs ``a <= p < q < b`` within the radius (kept until :meth:`take`:
+        the caller takes them every ``chunk_pairs`` cells' worth of runs, so what is held
+        is about the hits of that many cells plus one run's)."""
+        size = b - a
+        step = max(1, min(size, self.cells // size, TILE_ROWS))
+        for r0 in range(a, b - 1, step):
+            r1 = min(r0 + step, b - 1)
+            k, w = r1 - r0, b - r0
+            dist = self.dist[:k * w].reshape(k, w)
+            x = self.xor[:k * w].reshape(k, w)
+            for n_word, c in enumerate(self.cols):
+                np.bitwise_xor(c[None, r0:b], c[r0:r1, None], out=x)  # this order is faster
+                if n_word == 0:
+                    np.bitwise_count(x, out=dist)
+                else:
+                    dist += np.bitwise_count(x, out=self.count[:k * w].reshape(k, w))
+            hits = np.flatnonzero(np.less_equal(dist, self.radius,
+                                                out=self.ok[:k * w].reshape(k, w)))
+            self.hits.append(hits)
+            self.steps.append((r0, w, hits.shape[0]))
+
+    def take(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions ``p < q`` of the hits so far (the square's lower half and diagonal,
+        computed with it, dropped), and forget them."""
+        if not self.hits:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        r0, w, counts = (np.array(v, dtype=np.int64) for v in zip(*self.steps, strict=True))
+        row, col = np.divmod(np.concatenate(self.hits), np.repeat(w, counts))
+        self.hits, self.steps = [], []
+        later = np.flatnonzero(col > row)
+        first = np.repeat(r0, counts)[later]
+        return row[later] + first, col[later] + first
+
+
+def _first_block(xors: list[np.ndarray], masks: np.ndarray, block: int,
+                 exact: bool) -> np.ndarray:
+    """Which pairs (given by their XOR words) agree on ``block`` and on no earlier block:
+    each pair is reported once, in its first agreeing block. ``exact``: keys are the
+    block's bits, so agreement on ``block`` itself needs no check (multi-word keys are
+    hashes)."""
+    keep = np.ones(xors[0].shape[0], dtype=bool)
+
+    def agrees(b: int) -> np.ndarray:
+        out = np.ones(keep.shape[0], dtype=bool)
+        for x, mask in zip(xors, masks[b], strict=True):
+            if mask:
+                out &= (x & mask) == 0
+        return out
+
+    if not exact:
+        keep &= agrees(block)
+    for earlier in range(block):
+        keep &= ~agrees(earlier)
+    return keep
+
+
+def _sorted_pairs(out_i: list[np.ndarray], out_j: list[np.ndarray], out_d: list[np.ndarray],
+                  n: int, index: type) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate pair chunks (freeing them) and sort by ``(i, j)``: a counting sort by
+    row and a sort within each row (SciPy's COO to CSR), O(pairs) instead of an argsort."""
+    if not out_i:
+        return np.zeros(0, index), np.zeros(0, index), np.zeros(0, np.int16)
+    ii = np.concatenate(out_i)
+    out_i.clear()
+    jj = np.concatenate(out_j)
+    out_j.clear()
+    dd = np.concatenate(out_d)
+    out_d.clear()
+    csr = sp.csr_matrix((dd, (ii, jj)), shape=(n, n))  # pairs are unique: nothing summed
+    del ii, jj, dd
+    rows: np.ndarray = np.repeat(np.arange(n, dtype=index), np.diff(csr.indptr))
+    return rows, csr.indices.astype(index, copy=False), csr.data.astype(np.int16, copy=False)
 
 
 def group_identical(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

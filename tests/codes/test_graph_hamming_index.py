@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dhr_sdk.codes import hamming_index
 from dhr_sdk.codes.hamming_index import HammingIndex, block_masks
 from dhr_sdk.codes.packing import hamming_matrix, pack_bits
 from dhr_sdk.core.errors import DhrError
@@ -101,3 +102,34 @@ def test_radius_search_equals_faiss(n_bits: int, radius: int) -> None:
                                       f_ids[f_lims[q]:f_lims[q + 1]][order])
         np.testing.assert_array_equal(dists[lims[q]:lims[q + 1]],
                                       f_d[f_lims[q]:f_lims[q + 1]][order])
+
+
+@pytest.mark.parametrize("tile_min_run", [2, 48, 10**9])  # all tiles / default / no tiles
+@pytest.mark.parametrize("kind", ["clustered", "random", "duplicates"])
+@pytest.mark.parametrize("n_bits", [32, 64, 128])
+@pytest.mark.parametrize("radius", [0, 1, 2, 3])
+def test_self_pairs_tiles_and_expanded_pairs_equal_brute_force(
+        monkeypatch: pytest.MonkeyPatch, tile_min_run: int, kind: str, n_bits: int,
+        radius: int) -> None:
+    """Both verification paths (dense tiles over long runs, expanded pairs over short
+    ones) and their mix give brute force's pairs, order and dtypes; tiles of a few cells
+    per step exercise the row blocks and the dropped lower half of each leading square."""
+    monkeypatch.setattr(hamming_index, "TILE_MIN_RUN", tile_min_run)
+    monkeypatch.setattr(hamming_index, "TILE_CELLS", 300)
+    seed = n_bits + 10 * radius
+    if kind == "duplicates":  # many exact copies: distance-0 pairs inside long runs
+        base = clustered_codes(60, n_bits, 3, 1.5 / n_bits, seed=seed)
+        codes = base[np.random.default_rng(seed).integers(0, 60, size=400)]
+    elif kind == "clustered":  # about 1.5 flipped bits per code: pairs at every radius
+        codes = clustered_codes(400, n_bits, 6, 1.5 / n_bits, seed=seed)
+    else:
+        codes = _random_or_clustered(400, n_bits, seed, False)
+    i, j, d = HammingIndex(codes, n_bits).self_pairs(radius)
+    full = hamming_matrix(codes, codes)
+    ei, ej = np.nonzero(np.triu(full <= radius, k=1))
+    assert i.dtype == j.dtype == np.int32 and d.dtype == np.int16
+    np.testing.assert_array_equal(i, ei)
+    np.testing.assert_array_equal(j, ej)
+    np.testing.assert_array_equal(d, full[ei, ej])
+    if kind != "random":
+        assert ei.size > 0
