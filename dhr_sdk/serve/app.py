@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -39,6 +40,8 @@ from dhr_sdk.serve.inputs import RequestError, codes_requirement, upload_label
 from dhr_sdk.serve.state import ServerState
 from dhr_sdk.serve.thumbs import MAX_THUMB_SIZE, THUMB_SIZE, thumbnail_png
 
+#: The header naming the server process that answered an assessment (``--workers``).
+PROCESS_HEADER = "x-dhr-process"
 #: Matched images listed per collection unless the request asks otherwise, and the most.
 DEFAULT_TOP = 6
 MAX_TOP = 100
@@ -125,7 +128,8 @@ def _answered(assess: Callable[..., Any], started: float) -> Callable[..., Respo
     took ~1.5 ms of a ~10 ms request, mostly formatting floats."""
     def run(*args: Any) -> Response:
         data = answer(assess(*args), 1e3 * (time.perf_counter() - started))
-        return Response(orjson.dumps(data), media_type="application/json")
+        return Response(orjson.dumps(data), media_type="application/json",
+                        headers={PROCESS_HEADER: str(os.getpid())})
     return run
 
 
@@ -177,9 +181,10 @@ def _page() -> str:
 
 def create_app(stores: Sequence[str | Path], *, assessor: str = DEFAULT_ASSESSOR,
                params: dict[str, dict[str, Any]] | None = None,
-               limits: Limits | None = None) -> FastAPI:
+               limits: Limits | None = None, watch: float = 0.0) -> FastAPI:
     """The app serving ``stores`` (files or folders of ``*.h5``), opened now, before the
-    first request; ``assessor`` ranks with ``params`` per assessor name (as ``dhr assess``)."""
+    first request; ``assessor`` ranks with ``params`` per assessor name (as ``dhr assess``).
+    ``watch > 0``: reload every ``watch`` seconds while the app runs (its lifespan)."""
     state = ServerState(stores, assessor, params)
     limits = limits or Limits()
     page = _page()
@@ -187,7 +192,10 @@ def create_app(stores: Sequence[str | Path], *, assessor: str = DEFAULT_ASSESSOR
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = state.watch(watch) if watch > 0 else None
         yield
+        if stop is not None:
+            stop.set()
         workers.shutdown()
 
     app = FastAPI(title="dhr serve", version=__version__, docs_url=None, redoc_url=None,

@@ -8,11 +8,13 @@ answer never mixes two versions of a store. :meth:`ServerState.reload` re-opens 
 whose file changed (mtime, size or inode) and opens new ``*.h5`` files of the folders given
 into a new snapshot (indexes built) and then swaps it in; requests keep being answered from
 the previous one meanwhile. A store that fails to open is reported and its previous version
-stays served. Reloads run one at a time.
+stays served. Reloads run one at a time, asked for (``POST /v1/reload``) or every few
+seconds (:meth:`ServerState.watch`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
@@ -38,6 +40,8 @@ from dhr_sdk.core.types import ImportanceList
 from dhr_sdk.data.images import UnreadableImage, load_rgb
 from dhr_sdk.model.hash_model import HashModel
 from dhr_sdk.serve.inputs import RequestError, images_requirement
+
+_log = logging.getLogger(__name__)
 
 #: Store files picked up in a folder given to ``dhr serve``.
 STORE_GLOB = "*.h5"
@@ -101,6 +105,23 @@ def store_files(sources: Sequence[Path]) -> list[Path]:
     return [p.resolve() for p in out]
 
 
+def open_collections(sources: Sequence[Path]) -> dict[str, Collection]:
+    """The stores of ``sources`` opened (no index built yet), by collection name; a store
+    that cannot be served, or none at all, is a one-line error."""
+    if not sources:
+        raise DhrError("give at least one store or folder of stores to serve")
+    for s in sources:
+        if not s.exists():
+            raise DhrError(f"{s} does not exist")
+    collections: dict[str, Collection] = {}
+    for path in store_files(sources):
+        _put(collections, _open(path))
+    if not collections:
+        raise DhrError("no stores to serve in " + ", ".join(map(str, sources)) +
+                       f" (a folder is searched for {STORE_GLOB})")
+    return collections
+
+
 @dataclass
 class ReloadResult:
     """What a reload changed, by collection name; ``failed`` keeps the served version."""
@@ -159,21 +180,10 @@ class ServerState:
                  params: dict[str, dict[str, Any]] | None = None) -> None:
         """Open every store of ``sources`` (files, or folders of ``*.h5``); any store that
         cannot be served is a one-line error, before anything is served."""
-        if not sources:
-            raise DhrError("give at least one store or folder of stores to serve")
         self.sources = [Path(s).expanduser() for s in sources]
-        for s in self.sources:
-            if not s.exists():
-                raise DhrError(f"{s} does not exist")
         self._assessor_config = (assessor, params or {})
         self._reload_lock = threading.Lock()
-        collections: dict[str, Collection] = {}
-        for path in store_files(self.sources):
-            _put(collections, _open(path))
-        if not collections:
-            raise DhrError("no stores to serve in " + ", ".join(map(str, self.sources)) +
-                           f" (a folder is searched for {STORE_GLOB})")
-        self._snapshot = self._new_snapshot(collections, {})
+        self._snapshot = self._new_snapshot(open_collections(self.sources), {})
 
     @property
     def snapshot(self) -> Snapshot:
@@ -251,6 +261,22 @@ class ServerState:
                 # fresh assessors: the indexes of replaced lists go with the old snapshot
                 self._snapshot = self._new_snapshot(collections, old.models)
         return out
+
+    def watch(self, interval: float) -> threading.Event:
+        """Reload every ``interval`` seconds in a daemon thread (a reload with nothing
+        changed only lists the folders and stats the files). Returns the event that stops
+        it. With several server processes this is how each picks up rebuilt stores."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.reload()
+                except Exception as exc:  # keep watching; the served snapshot stays
+                    _log.warning("dhr serve: reload failed: %s", exc)
+
+        threading.Thread(target=loop, name="dhr-watch", daemon=True).start()
+        return stop
 
     def _assess(self, snap: Snapshot, req: Requirement, targets: list[StoreTarget],
                 codes_by_model: dict[str, np.ndarray], top: int) -> AssessmentReport:

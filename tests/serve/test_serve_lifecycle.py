@@ -9,18 +9,21 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
 from dhr_sdk.assessment.assess import make_assessor
 from dhr_sdk.cli import serve_cmd
 from dhr_sdk.cli.main import cli
 from dhr_sdk.core.errors import DhrError
-from dhr_sdk.serve.app import create_app
+from dhr_sdk.serve.app import PROCESS_HEADER, create_app
 from dhr_sdk.store import Store
 from tests.serve.servetools import Server, upload
 
@@ -149,3 +152,89 @@ def test_dhr_serve_command(world: dict[str, Path]) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=15)
     assert "loaded 1 collection(s), 1 model(s)" in out
+
+
+def test_watch_picks_up_a_rebuilt_store(world: dict[str, Path], tmp_path: Path) -> None:
+    served = tmp_path / "stores"
+    served.mkdir()
+    for name in ("zeros", "ones"):
+        shutil.copy(world["tmp"] / f"{name}.h5", served / f"{name}.h5")
+    with TestClient(create_app([served], watch=0.1)) as client:  # runs the lifespan
+        before = _zeros_count(client, world)
+        rebuilt = tmp_path / "ones.h5"
+        shutil.copy(world["tmp"] / "zeros.h5", rebuilt)
+        os.replace(rebuilt, served / "ones.h5")
+        deadline = time.monotonic() + 20
+        while _zeros_count(client, world)["ones"] != before["zeros"]:
+            assert time.monotonic() < deadline, "the watch did not reload 'ones' in 20 s"
+            time.sleep(0.1)
+        assert client.post("/v1/reload").json()["unchanged"] == ["ones", "zeros"]
+
+
+def _free_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    sock.close()
+    return port
+
+
+def _answers_by_process(url: str, request: dict[str, Any], n: int) -> dict[str, set[float]]:
+    """``n`` concurrent requests on separate connections: the zeros count each server
+    process answered."""
+    def one(_: int) -> tuple[str, float]:
+        r = httpx.post(url + "/v1/assess", **request, timeout=60)
+        assert r.status_code == 200, r.text
+        counts = {c["name"]: c["estimate"]["count"] for c in r.json()["collections"]}
+        return r.headers[PROCESS_HEADER], counts["ones"]
+
+    out: dict[str, set[float]] = {}
+    with ThreadPoolExecutor(8) as pool:
+        for pid, count in pool.map(one, range(n)):
+            out.setdefault(pid, set()).add(count)
+    return out
+
+
+@pytest.mark.slow
+def test_dhr_serve_workers_share_the_port_and_follow_rebuilds(world: dict[str, Path],
+                                                              tmp_path: Path) -> None:
+    """Two real worker processes answer alike, and both pick up a rebuilt store."""
+    served = tmp_path / "stores"
+    served.mkdir()
+    for name in ("zeros", "ones"):
+        shutil.copy(world["tmp"] / f"{name}.h5", served / f"{name}.h5")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    dhr = Path(sys.executable).parent / "dhr"
+    proc = subprocess.Popen([str(dhr), "serve", str(served), "--port", str(port), "--workers",
+                             "2", "--watch", "0.3"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    files, _ = upload(world["req"])
+    request = {"files": files}
+    try:
+        deadline = time.monotonic() + 120
+        seen: dict[str, set[float]] = {}
+        while len(seen) < 2:  # until both processes have answered
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, f"two workers did not answer: {seen}"
+            try:
+                for pid, counts in _answers_by_process(url, request, 16).items():
+                    seen.setdefault(pid, set()).update(counts)
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert len({frozenset(c) for c in seen.values()}) == 1  # the same answers
+        (old,) = next(iter(seen.values()))
+        rebuilt = tmp_path / "ones.h5"
+        shutil.copy(world["tmp"] / "zeros.h5", rebuilt)
+        os.replace(rebuilt, served / "ones.h5")
+        zeros = _zeros_count(httpx.Client(base_url=url, timeout=60), world)["zeros"]
+        assert zeros != old
+        followed: dict[str, set[float]] = {}
+        while len(followed) < 2 or any(c != {zeros} for c in followed.values()):
+            assert time.monotonic() < deadline, f"workers did not all reload: {followed}"
+            time.sleep(0.5)
+            followed = _answers_by_process(url, request, 16)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert "starting 2 workers" in out
