@@ -13,7 +13,9 @@ request after the other):
   flipped), so an answer never comes from the search of the request before it;
 - a requirement of 20 images (multipart) against the 8 image collections, at 1 and 8 clients;
 - a soak of ``--soak`` (10,000) code requests at 8 clients: errors, and the server
-  process's resident memory (``VmRSS`` of ``/proc/PID/status``) before, during and after.
+  process's resident memory (``VmRSS`` of ``/proc/PID/status``) before, during and after;
+- the code scenarios again with ``dhr serve --workers 2`` (``--workers 1,2``: each count in
+  turn; CPU and memory are summed over the server's processes).
 
 Every answer to the same requirement must be byte-identical (``elapsed_ms`` aside) whatever
 the concurrency. The clients' CPU per request is printed beside the server's: on 2 cores
@@ -85,21 +87,59 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_server(stores: list[Path]) -> tuple[subprocess.Popen[bytes], str, float]:
+def server_pids(proc: subprocess.Popen[bytes]) -> list[int]:
+    """``dhr serve`` and every process under it (uvicorn's workers with ``--workers``)."""
+    pids, todo = [], [proc.pid]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        try:
+            todo += [int(c) for c in
+                     Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return pids
+
+
+def tree_cpu_s(proc: subprocess.Popen[bytes]) -> float:
+    return sum(cpu_s(pid) for pid in server_pids(proc))
+
+
+def tree_rss_mb(proc: subprocess.Popen[bytes]) -> float:
+    return sum(vmrss_mb(pid) for pid in server_pids(proc))
+
+
+def start_server(stores: list[Path], workers: int, probe: dict[str, Any]
+                 ) -> tuple[subprocess.Popen[bytes], str, float]:
+    """``dhr serve`` on a free port, returned once every worker process has answered
+    ``probe`` (an assessment request; answers name their process)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
     proc = subprocess.Popen([str(BIN / "dhr"), "serve", *map(str, stores), "--port", str(port),
-                             "-q"])
+                             "--workers", str(workers), "-q"])
     deadline = time.monotonic() + 300
+    answered: set[str] = set()
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return proc, url, time.perf_counter() - started
+            answered |= asyncio.run(_processes(url, probe, 4 * workers))
         except httpx.TransportError:
             time.sleep(0.1)
+            continue
+        if len(answered) >= workers:
+            return proc, url, time.perf_counter() - started
     proc.kill()
-    raise SystemExit("dhr serve did not become healthy in 300 s")
+    raise SystemExit(f"dhr serve --workers {workers} did not answer from every worker in 300 s")
+
+
+async def _processes(url: str, request: dict[str, Any], n: int) -> set[str]:
+    """The server processes that answered ``n`` concurrent requests on fresh connections."""
+    async def one() -> str:
+        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+            r = await client.post("/v1/assess", **request)
+            r.raise_for_status()
+            return r.headers.get("x-dhr-process", "")
+    return set(await asyncio.gather(*(one() for _ in range(n))))
 
 
 def _key(body: bytes) -> str:
@@ -236,6 +276,9 @@ def main() -> None:
     ap.add_argument("--soak", type=int, default=10_000, help="requests of the soak")
     ap.add_argument("--peer-runs", type=int, default=100, help="library peer runs per scenario")
     ap.add_argument("--cli-runs", type=int, default=3, help="'dhr assess' runs per scenario")
+    ap.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[1, 2],
+                    help="server process counts measured, comma-separated; the first also "
+                         "runs the image scenario and the soak")
     ap.add_argument("--variants", type=int, default=8,
                     help="code requirements cycled through per scenario (one bit flipped per "
                          "code), so that no request repeats the one before it")
@@ -257,40 +300,53 @@ def main() -> None:
             [{"files": files, "data": {"collection": image_names}}], [1, 8], b.images),
     }
     load_avg = os.getloadavg()
-    proc, url, startup = start_server([*b.small, b.big, *b.images])
-    rows, soak_rss, first_order = [], [], {}
-    try:
-        rss_loaded = vmrss_mb(proc.pid)
-        for name, (requests, levels, _) in scenarios.items():
-            n = args.image_requests if "images" in name else args.requests
-            load(url, requests, 1, 5)  # warm-up: first index builds, first encodes
-            answers: set[tuple[int, str]] = set()
-            for clients in levels:
-                cpu = cpu_s(proc.pid)
-                run = load(url, requests, clients, n)
-                run.server_cpu_ms = 1e3 * (cpu_s(proc.pid) - cpu) / max(1, len(run.ms))
-                answers |= run.answers
-                rows.append((name, clients, run))
-                print(f"# {name}, {clients} client(s): p50 {run.q(50):.1f} ms, p99 "
-                      f"{run.q(99):.1f} ms, {len(run.ms) / run.wall:.0f} req/s", flush=True)
-            if not one_answer_each(answers):
-                raise SystemExit(f"{name}: a requirement was answered differently across "
-                                 "requests")
-            first_order[name] = rows[-1][2].order
-        code_request = scenarios["20 codes x 8 collections of 100,000"][0]
-        soak_rss.append(vmrss_mb(proc.pid))
-        soak_answers: set[tuple[int, str]] = set()
-        soak_errors, chunk = 0, max(1, args.soak // 5)
-        t0 = time.perf_counter()
-        for start in range(0, args.soak, chunk):
-            run = load(url, code_request, 8, min(chunk, args.soak - start))
-            soak_errors += run.errors + (min(chunk, args.soak - start) - len(run.ms))
-            soak_answers |= run.answers
-            soak_rss.append(vmrss_mb(proc.pid))
-        soak_wall = time.perf_counter() - t0
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    rows: list[tuple[int, str, int, Run]] = []
+    rss_steps: list[tuple[str, float]] = []  # server RSS after each scenario
+    first_order: dict[str, list[str]] = {}
+    for workers in args.workers:
+        first = workers == args.workers[0]
+        measured = {k: v for k, v in scenarios.items() if first or "codes" in k}
+        probe = scenarios["20 codes x 8 collections of 100,000"][0][0]
+        proc, url, startup_w = start_server([*b.small, b.big, *b.images], workers, probe)
+        try:
+            if first:
+                startup, rss_loaded = startup_w, tree_rss_mb(proc)
+            for name, (requests, levels, _) in measured.items():
+                n = args.image_requests if "images" in name else args.requests
+                load(url, requests, 1, 5)  # warm-up: first encodes
+                answers: set[tuple[int, str]] = set()
+                for clients in levels:
+                    cpu = tree_cpu_s(proc)
+                    run = load(url, requests, clients, n)
+                    run.server_cpu_ms = 1e3 * (tree_cpu_s(proc) - cpu) / max(1, len(run.ms))
+                    answers |= run.answers
+                    rows.append((workers, name, clients, run))
+                    print(f"# {workers} worker(s), {name}, {clients} client(s): p50 "
+                          f"{run.q(50):.1f} ms, p99 {run.q(99):.1f} ms, "
+                          f"{len(run.ms) / run.wall:.0f} req/s", flush=True)
+                if not one_answer_each(answers):
+                    raise SystemExit(f"{name}: a requirement was answered differently across "
+                                     "requests")
+                if first:
+                    rss_steps.append((name, tree_rss_mb(proc)))
+                order = rows[-1][3].order
+                if first_order.setdefault(name, order) != order:
+                    raise SystemExit(f"{name}: {workers} workers rank differently")
+            if first:
+                code_request = scenarios["20 codes x 8 collections of 100,000"][0]
+                soak_rss = [tree_rss_mb(proc)]
+                soak_answers: set[tuple[int, str]] = set()
+                soak_errors, chunk = 0, max(1, args.soak // 5)
+                t0 = time.perf_counter()
+                for start in range(0, args.soak, chunk):
+                    run = load(url, code_request, 8, min(chunk, args.soak - start))
+                    soak_errors += run.errors + (min(chunk, args.soak - start) - len(run.ms))
+                    soak_answers |= run.answers
+                    soak_rss.append(tree_rss_mb(proc))
+                soak_wall = time.perf_counter() - t0
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
 
     peers = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -314,30 +370,35 @@ def main() -> None:
             peers.append((name, lib, cli))
     _print(args, b, startup, rss_loaded, load_avg, rows, peers, soak_rss, soak_errors,
            soak_answers, soak_wall)
+    print("server RSS MB: loaded " + f"{rss_loaded:.0f}" +
+          "".join(f", after {name} {rss:.0f}" for name, rss in rss_steps))
 
 
 def _print(args: argparse.Namespace, b: serve_stores.BenchStores, startup: float,
-           rss_loaded: float, load_avg: tuple[float, float, float], rows: list[Any],
+           rss_loaded: float, load_avg: tuple[float, float, float],
+           rows: list[tuple[int, str, int, Run]],
            peers: list[Any], soak_rss: list[float], soak_errors: int,
            soak_answers: set[tuple[int, str]],
            soak_wall: float) -> None:
     print(f"\nserver: {len(b.small) + 1 + len(b.images)} collections "
           f"({len(b.small)} x 100,000 + 1,000,000 64-bit codes, {len(b.images)} x 1,000 demo "
-          f"images); start-up to healthy {startup:.1f} s, RSS when loaded {rss_loaded:.0f} MB; "
+          f"images); start-up until answering {startup:.1f} s, RSS when loaded "
+          f"{rss_loaded:.0f} MB; "
           f"load average at start {load_avg[0]:.1f} (2-core machine shared with other jobs)")
     print("latency from the client (HTTP on 127.0.0.1 included); the clients run in the "
           "benchmark's process, on the same 2 cores as the server\n")
-    print("| requirement | clients | requests | p50 ms | p99 ms | requests/s | server CPU "
-          "ms/request | client CPU ms/request | errors | target (p99) | result |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
-    for name, clients, run in rows:
+    print("| requirement | workers | clients | requests | p50 ms | p99 ms | requests/s | server "
+          "CPU ms/request | client CPU ms/request | errors | target (p99) | result |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for workers, name, clients, run in rows:
         images = "images" in name
         target, ok = "", ""
         if not images and clients == 8:
             target, ok = f"≤ {TARGET_CODES_MS:.0f} ms", _verdict(run.q(99) <= TARGET_CODES_MS)
         if images and clients == 1:
             target, ok = f"≤ {TARGET_IMAGES_MS:.0f} ms", _verdict(run.q(99) <= TARGET_IMAGES_MS)
-        print(f"| {name} | {clients} | {len(run.ms)} | {run.q(50):.1f} | {run.q(99):.1f} | "
+        print(f"| {name} | {workers} | {clients} | {len(run.ms)} | {run.q(50):.1f} | "
+              f"{run.q(99):.1f} | "
               f"{len(run.ms) / run.wall:.0f} | {run.server_cpu_ms:.1f} | "
               f"{run.client_cpu_ms:.1f} | {run.errors} | "
               f"{target} | {ok} |")
@@ -352,7 +413,7 @@ def _print(args: argparse.Namespace, b: serve_stores.BenchStores, startup: float
           "server / library | dhr assess p50 ms | dhr assess / server |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, lib, cli in peers:
-        server = next(run for n, c, run in rows if n == name and c == 1)
+        server = next(run for _, n, c, run in rows if n == name and c == 1)
         print(f"| {name} | {server.q(50):.1f} | {lib.q(50):.1f} | {lib.q(99):.1f} | "
               f"{server.q(50) / lib.q(50):.2f} | {cli.q(50):.0f} | "
               f"{cli.q(50) / server.q(50):.0f}x |")
