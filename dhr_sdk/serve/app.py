@@ -4,8 +4,8 @@ Bad input is always a 4xx JSON answer ``{"detail": "<one line>"}``, never a 500.
 (decoding, encoding, searching, reloading) runs off the event loop so that it keeps
 answering ``/healthz`` meanwhile: assessments in one worker thread for code requirements
 and one for image requirements, taken in arrival order. The work holds the GIL, so more
-threads would not answer sooner; measured, eight threads cost ~20 % more CPU per request
-than one (GIL hand-offs). The contract is docs/serve.md.
+threads would not answer sooner, only hand the GIL around; more cores are used with more
+processes (``dhr serve --workers``). The contract is docs/serve.md.
 """
 
 from __future__ import annotations
