@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from dhr_sdk.core.types import ImportanceList
 from dhr_sdk.model.finetuned import state_digest
 from dhr_sdk.model.hash_model import HashModel
 from dhr_sdk.store import ModelRecord, Store
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 def model_fingerprint(rec: ModelRecord) -> str:
@@ -50,20 +53,34 @@ class ImageEncoder:
         self._build_lock = threading.Lock()
 
     def __call__(self, paths: Sequence[Path]) -> np.ndarray:
-        from dhr_sdk.data.loader import FileImages, run_batches
+        from dhr_sdk.data.loader import FileImages
+
+        feats, failed = self._forward(lambda transform: FileImages([str(p) for p in paths],
+                                                                   transform), len(paths))
+        if failed:
+            row, why = min(failed.items())
+            raise DhrError(f"requirement image {paths[row]} is unreadable: {why}")
+        return self.model.hasher.encode(feats)
+
+    def encode_decoded(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Codes of images already decoded to RGB (a server's checked uploads: decoded once,
+        never written to disk)."""
+        from dhr_sdk.data.loader import DecodedImages
+
+        feats, _ = self._forward(lambda transform: DecodedImages(images, transform),
+                                 len(images))
+        return self.model.hasher.encode(feats)
+
+    def _forward(self, dataset: Callable[[Any], Any], n: int) -> tuple[np.ndarray, dict[int, str]]:
+        from dhr_sdk.data.loader import run_batches
 
         with self._build_lock:
             if self._net is None:
                 self._backbone = self.model.make_backbone()
                 self._net = self._backbone.build("cpu")
-        feats, failed = run_batches(FileImages([str(p) for p in paths],
-                                               self._backbone.transform()),
-                                    len(paths), self._backbone, batch_size=self.batch_size,
-                                    workers=0, device="cpu", progress=QUIET, net=self._net)
-        if failed:
-            row, why = min(failed.items())
-            raise DhrError(f"requirement image {paths[row]} is unreadable: {why}")
-        return self.model.hasher.encode(feats)
+        return run_batches(dataset(self._backbone.transform()), n, self._backbone,
+                           batch_size=self.batch_size, workers=0, device="cpu",
+                           progress=QUIET, net=self._net)
 
 
 def encode_images(model: HashModel, paths: Sequence[Path], batch_size: int = 64) -> np.ndarray:

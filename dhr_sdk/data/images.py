@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -51,9 +51,11 @@ def pixel_limit(value: int | None = None) -> int:
     return limit
 
 
-def _is_empty(path: str | os.PathLike[str]) -> bool:
+def _is_empty(source: str | os.PathLike[str] | BinaryIO) -> bool:
     try:
-        return os.stat(path).st_size == 0
+        if hasattr(source, "seek"):
+            return source.seek(0, os.SEEK_END) == 0
+        return os.stat(source).st_size == 0
     except OSError:
         return False
 
@@ -71,8 +73,10 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_rgb(path: str | os.PathLike[str], max_pixels: int | None = None) -> Image.Image:
-    """Fully decode ``path`` to an 8-bit RGB image in viewer orientation, or raise
+def load_rgb(path: str | os.PathLike[str] | BinaryIO, max_pixels: int | None = None,
+             name: str | None = None) -> Image.Image:
+    """Fully decode ``path`` (a file, or an open binary file such as an upload, named
+    ``name`` in messages) to an 8-bit RGB image in viewer orientation, or raise
     :class:`UnreadableImage`.
 
     An image of more than ``max_pixels`` pixels (:func:`pixel_limit`) is refused from its
@@ -83,7 +87,8 @@ def load_rgb(path: str | os.PathLike[str], max_pixels: int | None = None) -> Ima
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     limit = pixel_limit(max_pixels)
-    name = os.path.basename(os.fspath(path))
+    if name is None:
+        name = "upload" if hasattr(path, "read") else os.path.basename(os.fspath(path))
     try:
         with warnings.catch_warnings():
             # The limit below replaces Pillow's warning, which does not name the file.

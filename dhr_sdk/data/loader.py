@@ -57,6 +57,20 @@ class ArrayImages(Dataset[tuple[torch.Tensor, int, str]]):
         return self.transform(Image.fromarray(self.images[i]).convert("RGB")), i, ""
 
 
+class DecodedImages(Dataset[tuple[torch.Tensor, int, str]]):
+    """Images already decoded to RGB (e.g. uploads checked by :func:`load_rgb`) through the
+    backbone's transform."""
+
+    def __init__(self, images: Sequence[Image.Image], transform: Transform) -> None:
+        self.images, self.transform = list(images), transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
+        return self.transform(self.images[i]), i, ""
+
+
 class RowSubset(Dataset[tuple[torch.Tensor, int, str]]):
     """Items ``rows`` of an image dataset, renumbered ``0..len(rows)-1`` (its row index)."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -148,14 +147,6 @@ async def _assess_json(request: Request, state: ServerState, workers: Workers
     return out
 
 
-def _writer(upload: UploadFile) -> Any:
-    def write(path: Path) -> None:
-        upload.file.seek(0)
-        with open(path, "wb") as out:
-            shutil.copyfileobj(upload.file, out)
-    return write
-
-
 async def _assess_upload(request: Request, state: ServerState, limits: Limits,
                          workers: Workers) -> Response:
     started = time.perf_counter()
@@ -164,7 +155,7 @@ async def _assess_upload(request: Request, state: ServerState, limits: Limits,
         uploads = [u for u in form.getlist("images") if isinstance(u, UploadFile)]
         if len(uploads) != len(form.getlist("images")):
             raise RequestError("the 'images' field must hold files, not text")
-        files = [(upload_label(u.filename, i), _writer(u)) for i, u in enumerate(uploads)]
+        files = [(upload_label(u.filename, i), u.file) for i, u in enumerate(uploads)]
         groups = [str(g) for g in form.getlist("group")] or None
         weights = _floats(form.getlist("weight"), "weight") or None
         names = [str(n) for n in form.getlist("collection")] or None

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -290,14 +289,13 @@ class ServerState:
         targets = snap.targets(names)
         return self._assess(snap, req, targets, encode_requirement(req, targets), top)
 
-    def assess_images(self, files: Sequence[tuple[str, Callable[[Path], None]]],
+    def assess_images(self, files: Sequence[tuple[str, BinaryIO]],
                       groups: Sequence[str] | None = None,
                       weights: Sequence[float] | None = None,
                       names: Sequence[str] | None = None, top: int = 6) -> AssessmentReport:
-        """Assess uploaded images: ``files`` are ``(label, write)`` pairs, ``write(path)``
-        saving the upload to ``path`` in a private temporary folder deleted afterwards.
-        Each image is decoded by the data layer first (an unreadable one is a 400 naming it),
-        then encoded once per distinct model of the collections."""
+        """Assess uploaded images: ``files`` are ``(label, open binary file)`` pairs. Each
+        image is decoded once, in memory, by the data layer (an unreadable one is a 400
+        naming it), then encoded once per distinct model of the collections."""
         req = images_requirement([label for label, _ in files], groups, weights)
         snap = self._snapshot
         targets = snap.targets(names)
@@ -306,16 +304,13 @@ class ServerState:
             raise RequestError(f"collection {bare[0]!r} has no model (a store of imported "
                                "codes): give the requirement as codes, or pick collections "
                                "with a model")
-        with tempfile.TemporaryDirectory(prefix="dhr-serve-") as tmp:
-            paths = []
-            for i, (label, write) in enumerate(files):
-                path = Path(tmp) / f"{i:04d}{Path(label).suffix.lower()[:8]}"
-                write(path)
-                try:
-                    load_rgb(path)
-                except UnreadableImage as exc:
-                    raise RequestError(f"uploaded image {label} is unreadable: {exc}") from None
-                paths.append(path)
-            codes = {mid: snap.models[mid](paths)
-                     for mid in dict.fromkeys(t.model_id for t in targets)}
-            return self._assess(snap, req, targets, codes, top)
+        images = []
+        for label, data in files:
+            data.seek(0)
+            try:
+                images.append(load_rgb(data, name=label))
+            except UnreadableImage as exc:
+                raise RequestError(f"uploaded image {label} is unreadable: {exc}") from None
+        codes = {mid: snap.models[mid].encode_decoded(images)
+                 for mid in dict.fromkeys(t.model_id for t in targets)}
+        return self._assess(snap, req, targets, codes, top)
