@@ -173,3 +173,19 @@ def test_exif_orientation_is_applied(tmp_path: Path, orientation: int) -> None:
     expected = VIEWER[orientation](stored).astype(int)
     assert out.shape == expected.shape
     assert np.abs(out - expected).mean() < 4
+
+
+def test_an_open_file_decodes_as_its_path_does(tmp_path: Path) -> None:
+    """Uploads are decoded from the open file: same pixels, errors named by the label."""
+    import io
+
+    path = tmp_path / "a.png"
+    Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3)).save(path)
+    from_file = load_rgb(io.BytesIO(path.read_bytes()), name="a.png")
+    np.testing.assert_array_equal(np.asarray(from_file), np.asarray(load_rgb(path)))
+    with pytest.raises(UnreadableImage, match="not an image"):
+        load_rgb(io.BytesIO(b"not an image"), name="junk.png")
+    with pytest.raises(UnreadableImage, match="empty file"):
+        load_rgb(io.BytesIO(b""), name="empty.png")
+    with pytest.raises(UnreadableImage, match=r"too large to decode safely: big\.png"):
+        load_rgb(io.BytesIO(path.read_bytes()), max_pixels=4, name="big.png")
