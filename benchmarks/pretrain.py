@@ -5,11 +5,15 @@ One command::
     python benchmarks/pretrain.py
 
 1. pretrains one backbone per built-in set on that set's images (labels never enter),
-   into ``.dhr-cache/pretrain/<set>.h5`` (10 epochs, 28², flips for the animal sets;
+   into ``.dhr-cache/pretrain/<set>.h5`` (the default schedule, 15 epochs; 28², flips
+   for the animal sets;
    resumed if present; ``--max-minutes`` bounds each run and ``--no-pretrain`` uses the
    files as they are; each file records how many epochs it got);
 2. runs ``benchmarks/retrieval.py`` for each set, seed and backbone (``ssl`` with that
    file, and ``pixels``) into ``docs/results/retrieval-pretrain-<backbone>-seed<S>.json``;
+   each ``ssl`` row records the backbone file it measured (SHA-256, epochs, loss), and rows
+   of another file (a retrained backbone) are dropped from the files this run writes and
+   never shown on the page (they measured weights that no longer exist);
 3. writes ``docs/results/pretrain.md``: mAP@1000 per hasher and code length, mean ± sd
    over the seeds that were run, pixels vs pretrained, and the issue's targets checked.
 
@@ -41,6 +45,7 @@ ORDER = ("lsh", "pcah", "itq", "nrdh", "dstgeh", "lagnh", "gah")
 SEED_HASHERS = ("nrdh", "dstgeh", "lagnh", "gah")
 PIXELS = {"grayscale": True, "normalise": "unit", "size": 28}
 EARLIER: set[tuple[str, str, str, int]] = set()  # pixel rows taken from retrieval.json
+LEGACY: set[str] = set()  # sets shown with ssl rows that predate recording the file
 
 
 def retrieval() -> ModuleType:
@@ -80,7 +85,7 @@ def weights_file(name: str, pairs: list[str], max_minutes: float | None,
     path = CACHE / f"{name}.h5"
     if not train and path.exists():
         return path
-    values = {"image_size": 28, "flip": FLIP[name], "epochs": 10, **parse_key_values(pairs)}
+    values = {"image_size": 28, "flip": FLIP[name], **parse_key_values(pairs)}
     p = build_params(PretrainParams, values, "pretrain")
     x, digest = prepare_images(load_demo_arrays(name).images, p.image_size, p.channels)
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -92,6 +97,18 @@ def weights_file(name: str, pairs: list[str], max_minutes: float | None,
 
 def results_file(backbone: str, seed: int) -> Path:
     return RESULTS / f"retrieval-pretrain-{backbone}-seed{seed}.json"
+
+
+def backbone_summary(path: Path) -> dict[str, Any]:
+    """What an ``ssl`` row records of the backbone file it measured."""
+    from dhr_sdk.core.digest import file_digest
+    from dhr_sdk.model.ssl_file import read_ssl_file
+
+    r = read_ssl_file(path)
+    return {"sha256": file_digest(path), "arch": r.arch, "width": r.params.get("width"),
+            "feature_dim": r.feature_dim, "epochs_done": r.epochs_done,
+            "epochs": r.params["epochs"], "final_loss": r.loss[-1], "n_images": r.n_images,
+            "data_digest": r.data_digest, "params": r.params}
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> None:
@@ -113,10 +130,18 @@ def run(args: argparse.Namespace, argv: list[str]) -> None:
                             not args.no_pretrain) if "ssl" in args.backbones else None
         for backbone in args.backbones.split(","):
             params = {"weights": str(path)} if backbone == "ssl" else {}
+            current = backbone_summary(path) if backbone == "ssl" and path else None
+
+            def stale(row: dict[str, Any], name: str = name,
+                      current: dict[str, Any] | None = current) -> bool:
+                return (current is not None and row["dataset"]["name"] == name
+                        and row["backbone"].get("file", {}).get("sha256")
+                        != current["sha256"])
+
             feats = None
             for seed in [int(s) for s in args.seeds.split(",")]:
                 out = results_file(backbone, seed)
-                have = bench.load(out)["runs"]
+                have = {k for k, row in bench.load(out)["runs"].items() if not stale(row)}
                 todo = [(h, p) for h, p in hashers
                         if any(f"{name}/{h}/{b}" not in have for b in bits)]
                 if not todo:
@@ -126,7 +151,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> None:
                 report = run_evaluation(feats, hasher_grid(todo, bits),
                                         SplitSpec(1000, None, None, seed, part="test"),
                                         MetricSpec(), prog, catch=(Exception,))
-                data = bench.merge_rows(out, bench.rows_of(report, command))
+                rows = bench.rows_of(report, command)
+                for row in rows.values():
+                    if current is not None:
+                        row["backbone"] = {**row["backbone"], "file": current}
+                data = bench.merge_rows(out, rows, drop=stale)
                 out.with_suffix(".md").write_text(bench.markdown(data, out.name))
                 print(f"{name} {backbone} seed {seed}: {time.perf_counter() - start:.0f} s",
                       flush=True)
@@ -143,9 +172,17 @@ def collect() -> dict[tuple[str, str, str, int], dict[int, float]]:
     out: dict[tuple[str, str, str, int], dict[int, float]] = {}
     files = sorted(RESULTS.glob("retrieval-pretrain-*-seed*.json"))
     protocols = set()
+    files_now = current_backbones()
     for f in files:
         for row in _rows(f):
             res = row["result"]
+            if row["backbone"]["name"] == "ssl":
+                sha = row["backbone"].get("file", {}).get("sha256")
+                now = files_now.get(row["dataset"]["name"])
+                if sha != (now["sha256"] if now else None):
+                    continue
+                if now is None:
+                    LEGACY.add(row["dataset"]["name"])
             protocols.add(json.dumps(row["protocol"], sort_keys=True))
             if res["metrics"] is not None:
                 key = (row["dataset"]["name"], row["backbone"]["name"], res["hasher"],
@@ -159,6 +196,23 @@ def collect() -> dict[tuple[str, str, str, int], dict[int, float]]:
                 and res["metrics"] is not None and row["seed"] not in out.get(key, {})):
             out.setdefault(key, {})[row["seed"]] = res["metrics"]["map_at"]["1000"]
             EARLIER.add(key)
+    return out
+
+
+def current_backbones() -> dict[str, dict[str, Any]]:
+    """Per set, the backbone file the page reports: the cached file when it is there,
+    else the one of the newest ``ssl`` row (rows of other files are left out)."""
+    newest: dict[str, tuple[str, dict[str, Any]]] = {}
+    for f in sorted(RESULTS.glob("retrieval-pretrain-ssl-seed*.json")):
+        for row in _rows(f):
+            info = row["backbone"].get("file")
+            name = row["dataset"]["name"]
+            if info and (name not in newest or row["created"] > newest[name][0]):
+                newest[name] = (row["created"], info)
+    out = {name: info for name, (_, info) in newest.items()}
+    for path in sorted(CACHE.glob("*.h5")):
+        if path.stem in out:
+            out[path.stem] = backbone_summary(path)
     return out
 
 
@@ -180,15 +234,15 @@ def _cell(key: tuple[str, str, str, int], got: dict[Any, dict[int, float]]) -> s
 
 
 def backbone_lines() -> list[str]:
-    from dhr_sdk.model.ssl_file import read_ssl_file
-
     lines = ["| set | arch | feature | epochs done / planned | final loss | images | "
-             "data digest |", "|---|---|---|---|---|---|---|"]
-    for f in sorted(CACHE.glob("*.h5")):
-        r = read_ssl_file(f)
-        lines.append(f"| {f.stem} | {r.arch} (width {r.params.get('width')}) | "
-                     f"{r.feature_dim}-d | {r.epochs_done} / {r.params['epochs']} | "
-                     f"{r.loss[-1]:.3f} | {r.n_images} | `{r.data_digest[:12]}` |")
+             "data digest | file SHA-256 |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in sorted(current_backbones().items()):
+        lines.append(f"| {name} | {r['arch']} (width {r['width']}) | {r['feature_dim']}-d | "
+                     f"{r['epochs_done']} / {r['epochs']} | {r['final_loss']:.3f} | "
+                     f"{r['n_images']} | `{r['data_digest'][:12]}` | `{r['sha256'][:12]}` |")
+    for name in sorted(LEGACY):
+        lines.append(f"| {name} | an earlier file, not kept: its rows predate recording the "
+                     "file (its epochs and loss: this page's git history) | | | | | | |")
     return lines
 
 

@@ -29,6 +29,7 @@ import os
 import shlex
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +92,18 @@ def load(path: Path) -> dict[str, Any]:
     return dict(data)
 
 
-def merge_rows(path: Path, rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def merge_rows(path: Path, rows: dict[str, dict[str, Any]],
+               drop: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
     """Add ``rows`` to the results file under an exclusive lock, re-reading it first, so
-    concurrent benchmark runs (e.g. different hashers) never drop each other's rows."""
+    concurrent benchmark runs (e.g. different hashers) never drop each other's rows;
+    ``drop`` removes the stored rows it is true for (rows that measured something that no
+    longer exists, e.g. a retrained backbone file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = load(path)
+        if drop is not None:
+            data["runs"] = {k: v for k, v in data["runs"].items() if not drop(v)}
         data["runs"].update(rows)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
