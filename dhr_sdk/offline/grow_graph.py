@@ -2,9 +2,9 @@
 
 Adding codes to a merged graph (one node per distinct code, edges ``n_bits - d`` for
 ``0 < d <= radius``) only creates edges at the new distinct codes, so only their
-neighbourhoods are searched: a block filter (pigeonhole, as in
-:mod:`dhr_sdk.codes.hamming_index`) keeps the old node codes that share a block with a new
-code, and the exact radius search runs on those few. New distinct codes are appended as
+neighbourhoods are searched (:func:`near_pairs`: multi-index hashing over the new codes,
+probed by every old node code, so the candidates are pairs that share a block, not whole
+clusters of old codes). New distinct codes are appended as
 nodes after the old ones (in byte order among themselves); codes equal to an old node only
 add images to it.
 
@@ -50,20 +50,46 @@ def _buckets(words: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (key * _GOLDEN) >> np.uint64(64 - _BUCKET_BITS)
 
 
-def near_candidates(codes: np.ndarray, queries: np.ndarray, n_bits: int,
-                    radius: int) -> np.ndarray:
-    """Rows of ``codes`` that may lie within ``radius`` of some query: a superset of the
-    exact answer (codes that share one of ``radius + 1`` blocks with a query), by one
-    bitmap look-up per block, so the cost is a pass over ``codes``."""
-    if radius >= n_bits or codes.shape[0] == 0:
-        return np.arange(codes.shape[0])
-    words, q_words = to_words(codes), to_words(queries)
-    hit = np.zeros(codes.shape[0], dtype=bool)
-    for mask in block_masks(n_bits, radius + 1):
+def near_pairs(codes: np.ndarray, queries: np.ndarray, n_bits: int, radius: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair ``(row of codes, row of queries, distance)`` within ``radius``.
+
+    Multi-index hashing over the queries, probed by every code: two codes within
+    ``radius`` agree on one of ``radius + 1`` blocks (pigeonhole). Per block, a bitmap of
+    the queries' block hashes keeps the codes that may agree; those are joined with the
+    queries of the same hash (sorted), and a pair is kept in the first block it agrees on
+    exactly and when its distance is at most ``radius``. The cost is a pass over ``codes``
+    per block plus the candidate pairs, not one query per code."""
+    a, q = to_words(codes), to_words(queries)
+    a_cols = [np.ascontiguousarray(a[:, w]) for w in range(a.shape[1])]
+    q_cols = [np.ascontiguousarray(q[:, w]) for w in range(q.shape[1])]
+    masks = block_masks(n_bits, radius + 1)
+    rows, qrows, dists = [], [], []
+    for b, mask in enumerate(masks):
+        kq = _buckets(q, mask)
+        order = np.argsort(kq)
+        sorted_q = kq[order]
         bitmap = np.zeros(1 << _BUCKET_BITS, dtype=bool)
-        bitmap[_buckets(q_words, mask)] = True
-        hit |= bitmap[_buckets(words, mask)]
-    return np.flatnonzero(hit)
+        bitmap[kq] = True
+        ka = _buckets(a, mask)
+        hit = np.flatnonzero(bitmap[ka])
+        lo = np.searchsorted(sorted_q, ka[hit], side="left")
+        n = np.searchsorted(sorted_q, ka[hit], side="right") - lo
+        ai = np.repeat(hit, n)
+        qi = order[np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))]
+        x = [a_cols[w][ai] ^ q_cols[w][qi] for w in range(len(a_cols))]
+        dist = sum(np.bitwise_count(xw).astype(np.int64) for xw in x)
+        keep = np.asarray(dist <= radius)
+        for e in range(b + 1):  # agrees on block b (hashes can collide), on no earlier one
+            agree = np.ones(ai.size, dtype=bool)
+            for w, xw in enumerate(x):
+                if masks[e][w]:
+                    agree &= (xw & masks[e][w]) == 0
+            keep &= agree if e == b else ~agree
+        rows.append(ai[keep])
+        qrows.append(qi[keep])
+        dists.append(dist[keep])
+    return np.concatenate(rows), np.concatenate(qrows), np.concatenate(dists)
 
 
 @dataclass
@@ -87,20 +113,17 @@ def search_growth(node_codes: np.ndarray, n_bits: int, radius: int,
     m = node_codes.shape[0]
     distinct, inverse, counts = group_identical(codes)
     node_of = np.full(distinct.shape[0], -1, dtype=np.int64)
-    same = near_candidates(node_codes, distinct, n_bits, 0)  # identical codes first
-    lims, match, _ = HammingIndex(distinct, n_bits).radius_search(node_codes[same], 0)
-    node_of[match] = same[np.repeat(np.arange(same.size), np.diff(lims))]
+    old_id, new_id, _ = near_pairs(node_codes, distinct, n_bits, 0)  # identical codes first
+    node_of[new_id] = old_id
     fresh = np.flatnonzero(node_of < 0)
     node_of[fresh] = m + np.arange(fresh.size)
     # edges: new codes to old nodes, and new codes among themselves
-    cand = near_candidates(node_codes, distinct[fresh], n_bits, radius)
-    lims, new_id, dists = HammingIndex(distinct[fresh], n_bits).radius_search(
-        node_codes[cand], radius)
+    new_codes = np.take(distinct, fresh, axis=0)
+    old_id, new_id, dists = near_pairs(node_codes, new_codes, n_bits, radius)
     to_old = n_bits - dists > 0
-    old_id = cand[np.repeat(np.arange(cand.size), np.diff(lims))][to_old]
-    new_id, dists = fresh[new_id[to_old]], dists[to_old]
+    old_id, new_id, dists = old_id[to_old], fresh[new_id[to_old]], dists[to_old]
     pi, pj, pd = (x.astype(np.int64) for x in
-                  HammingIndex(distinct[fresh], n_bits).self_pairs(radius))
+                  HammingIndex(new_codes, n_bits).self_pairs(radius))
     keep = n_bits - pd > 0
     i = np.concatenate([node_of[new_id], m + pi[keep]])
     j = np.concatenate([old_id, m + pj[keep]])

@@ -4,7 +4,7 @@ Reads only what growth needs (:func:`dhr_sdk.store.growth.read_growth_base`), se
 new codes' neighbourhoods (:func:`dhr_sdk.offline.grow_graph.search_growth`), updates
 counts, degrees, components and the touched components' scores from the new edges and the
 rows of nodes that gained images (:mod:`dhr_sdk.offline.grow_local`), merges the importance
-list (:func:`dhr_sdk.offline.importance.grown_importance`), and appends it all in one
+list (:func:`dhr_sdk.offline.grow_importance.grown_importance`), and appends it all in one
 journaled in-place edit (:func:`dhr_sdk.store.growth.write_growth`).
 """
 
@@ -20,21 +20,18 @@ from dhr_sdk.core.errors import DhrError
 from dhr_sdk.core.progress import Progress
 from dhr_sdk.core.types import RankResult
 from dhr_sdk.offline.grow_graph import search_growth
+from dhr_sdk.offline.grow_importance import StoredRows, grown_importance
 from dhr_sdk.offline.grow_local import grow_local
-from dhr_sdk.offline.importance import TIE_RULE, grown_importance
+from dhr_sdk.offline.importance import TIE_RULE
 from dhr_sdk.store import CollectionRecord, Store
 from dhr_sdk.store.growth import GrowthBase, GrowthWrite, adjacency_rows, write_growth
 from dhr_sdk.store.provenance import provenance_of
 
 
-def _old_rows(base: GrowthBase) -> np.ndarray:
-    """The importance row of each old node (through any one of its images)."""
-    il = base.importance
-    row_of_image = np.empty(il.members.size, dtype=np.int64)
-    row_of_image[il.members] = np.repeat(np.arange(il.counts.size), il.counts)
-    out = np.empty(base.node_codes.shape[0], dtype=np.int64)
-    out[base.image_nodes] = row_of_image
-    return out
+def _stored_rows(base: GrowthBase) -> StoredRows:
+    """The stored importance list's rows: each row's node is the node of its first image."""
+    first = base.members[base.members_indptr[:-1]]
+    return StoredRows(base.image_nodes[first], base.members_indptr, base.members)
 
 
 def add_in_place(store: Store, base: GrowthBase, codes: np.ndarray, col: CollectionRecord,
@@ -58,7 +55,7 @@ def add_in_place(store: Store, base: GrowthBase, codes: np.ndarray, col: Collect
                        lambda nodes: adjacency_rows(store, nodes))
     node_codes = np.concatenate([base.node_codes, s.distinct[s.fresh]])
     new_image_nodes = s.node_of[s.inverse]
-    importance = grown_importance(base.importance, _old_rows(base), node_codes, local.scores,
+    importance = grown_importance(base.n_bits, _stored_rows(base), node_codes, local.scores,
                                   local.counts, local.touched, new_image_nodes)
     m, n_edges = node_codes.shape[0], base.n_edges + int(s.i.size)
     info = {**base.rank.info, "nodes": m, "edges": n_edges, "images": n_old + codes.shape[0],
@@ -75,7 +72,9 @@ def add_in_place(store: Store, base: GrowthBase, codes: np.ndarray, col: Collect
         node_components=local.labels, node_degree=local.degree,
         n_components=local.n_components, graph_provenance=provenance_of(builder),
         rank=result, rank_provenance=provenance_of(ranker), importance=importance,
-        tie_rule=TIE_RULE))
+        tie_rule=TIE_RULE,
+        previous={"node_counts": base.node_counts, "node_components": base.node_components,
+                  "node_degree": base.node_degree, "node_scores": base.scores}))
     return {"store": str(store.path), "images_added": codes.shape[0],
             "images": n_old + codes.shape[0], "new_distinct_codes": m - m0, "nodes": m,
             "new_edges": int(s.i.size), "edges": n_edges,

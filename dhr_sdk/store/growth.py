@@ -1,16 +1,19 @@
 """The store side of ``dhr add`` on a format 2.0 store: partial reads and an in-place append.
 
-:func:`read_growth_base` reads only what growing needs (image ids, node codes, counts,
-components and degrees, image nodes, scores, the importance list; never the features, the
-old codes or the adjacency), each part checked against its segment digests.
-:func:`adjacency_rows` reads the rows of a few nodes. :func:`write_growth` appends and
-rewrites in one :func:`~dhr_sdk.store.journal.journaled_edit`: the store is edited in place,
-and a kill at any moment leaves it as it was or fully grown.
+:func:`read_growth_base` reads only what growing needs (node codes, counts, components
+and degrees, image nodes, scores, the importance list's image column; never the features,
+the old codes, the image ids or the adjacency), each part checked against its segment
+digests; :func:`read_collection_head` reads the id hashes (the ids only when a hash
+matches a new id). :func:`adjacency_rows` gathers the rows of a few nodes in one pass.
+:func:`write_growth` appends and rewrites in one
+:func:`~dhr_sdk.store.journal.journaled_edit`: the store is edited in place, and a kill at
+any moment leaves it as it was or fully grown.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +45,9 @@ class GrowthBase:
     n_edges: int
     scores: np.ndarray
     rank: RankResult
-    importance: ImportanceList
+    members_indptr: np.ndarray
+    """The importance list's ``D_indptr`` and ``D``: the images of each row, in row order."""
+    members: np.ndarray
     feature_dims: dict[str, int] = field(default_factory=dict)
 
 
@@ -78,14 +83,12 @@ def read_growth_base(store: Store) -> GrowthBase | None:
                           iterations=int(r.attrs["iterations"]),
                           converged=bool(r.attrs["converged"]),
                           residual=float(r.attrs["residual"]), info=json.loads(r.attrs["info"]))
-        imp = h5["importance"]
-        cols = {k: imp[k][()] for k in ("H", "S", "O", "N", "D_indptr", "D")}
+        imp = h5["importance"]  # its rows' images: the rest follows from the nodes
+        cols = {k: imp[k][()] for k in ("D_indptr", "D")}
         _verified(imp, cols)
-        il = ImportanceList(n_bits=int(imp.attrs["n_bits"]), codes=cols["H"], scores=cols["S"],
-                            order=cols["O"], counts=cols["N"], members_indptr=cols["D_indptr"],
-                            members=cols["D"])
         m = parts["node_codes"].shape[0]
-        if scores.shape != (m,) or il.codes.shape[0] != m or parts["image_nodes"].shape != (n,):
+        if scores.shape != (m,) or cols["D_indptr"].shape != (m + 1,) or \
+                parts["image_nodes"].shape != (n,) or cols["D"].shape != (n,):
             raise chk.Damage("its graph, rank and importance list differ in size")
         dims = {k: int(v.shape[1]) for k, v in h5["features"].items()} if "features" in h5 else {}
         return GrowthBase(
@@ -94,25 +97,32 @@ def read_growth_base(store: Store) -> GrowthBase | None:
             node_counts=parts["node_counts"], node_components=parts["node_components"],
             node_degree=parts["node_degree"], n_components=int(g.attrs["components"]),
             image_nodes=parts["image_nodes"], n_edges=n_edges, scores=scores, rank=rank,
-            importance=il, feature_dims=dims)
+            members_indptr=cols["D_indptr"], members=cols["D"], feature_dims=dims)
+
+
+def _entries(ds: h5py.Dataset, path: str | Path, at: np.ndarray) -> np.ndarray:
+    """``ds[at]``: through a memory map of the file when the dataset is contiguous and
+    unfiltered (only the pages holding ``at`` are read), else from the whole dataset."""
+    offset = ds.id.get_offset()
+    if offset is None or ds.chunks is not None or ds.compression is not None:
+        return np.asarray(ds[()])[at]
+    mapped = np.memmap(path, dtype=ds.dtype, mode="r", offset=offset, shape=ds.shape)
+    return np.asarray(mapped[at])
 
 
 def adjacency_rows(store: Store, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(row, column, weight)`` of every stored edge entry in the rows ``nodes`` (sorted)."""
+    """``(row, column, weight)`` of every stored edge entry in the rows ``nodes`` (sorted):
+    one gather of their entries from the stored CSR, and the appended edges at them."""
     with store._read() as h5, store._damage("graph"):
         g = h5["graph"]
         adj = g["adjacency"]
         indptr = adj["indptr"][()]
-        base = indptr.shape[0] - 1
-        old = nodes[nodes < base]
-        rows, cols, data = [], [], []
-        ind, val = adj["indices"], adj["data"]
-        for t in old.tolist():
-            a, b = int(indptr[t]), int(indptr[t + 1])
-            if b > a:
-                rows.append(np.full(b - a, t, np.int64))
-                cols.append(ind[a:b])
-                data.append(val[a:b])
+        old = nodes[nodes < indptr.shape[0] - 1]
+        lens = indptr[old + 1] - indptr[old]
+        at = np.repeat(indptr[old] - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+        rows = [np.repeat(old, lens)]
+        cols = [_entries(adj["indices"], store._file, at)]
+        data = [_entries(adj["data"], store._file, at)]
         if "added_edges" in g:
             i, j, w = (g["added_edges"][k][()] for k in ("i", "j", "weight"))
             hit = np.zeros(int(max(nodes.max(initial=0), i.max(initial=0), j.max(initial=0))) + 1,
@@ -123,8 +133,6 @@ def adjacency_rows(store: Store, nodes: np.ndarray) -> tuple[np.ndarray, np.ndar
                 rows.append(a_[sel])
                 cols.append(b_[sel])
                 data.append(w[sel])
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
         return (np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64),
                 np.concatenate(data).astype(np.float64))
 
@@ -152,14 +160,25 @@ class GrowthWrite:
     rank_provenance: Provenance
     importance: ImportanceList
     tie_rule: str
+    previous: dict[str, np.ndarray] = field(default_factory=dict)
+    """Stored rows of rewritten datasets (by name), read and checked by this growth: a
+    dataset whose new content starts with them only appends."""
 
 
-def _rewrite(group: h5py.Group, name: str, values: np.ndarray) -> None:
-    """``group/name`` := ``values``: in place when it is resizable (pages whose bytes do not
-    change are then neither journaled nor written), else as a new appendable dataset."""
+def _rewrite(group: h5py.Group, name: str, values: np.ndarray,
+             previous: np.ndarray | None = None) -> None:
+    """``group/name`` := ``values``: only the new rows when its stored rows are
+    ``previous`` (read and checked by this growth) and ``values`` starts with them; else in
+    place when it is resizable (pages whose bytes do not change are then neither journaled
+    nor written), else as a new appendable dataset."""
     ds = group.get(name)
-    if isinstance(ds, h5py.Dataset) and ds.maxshape[0] is None and ds.dtype == values.dtype \
-            and ds.shape[1:] == values.shape[1:]:
+    fits = isinstance(ds, h5py.Dataset) and ds.maxshape[0] is None and \
+        ds.dtype == values.dtype and ds.shape[1:] == values.shape[1:]
+    if fits and previous is not None and ds.shape[0] == previous.shape[0] <= values.shape[0] \
+            and segments.segmented(ds) and np.array_equal(previous, values[:previous.shape[0]]):
+        segments.append_rows(ds, values[previous.shape[0]:])
+        return
+    if fits:
         ds.resize(values.shape[0], axis=0)
         ds[...] = values
         segments.seal(ds, values)
@@ -204,20 +223,22 @@ def write_growth(path: str | Path, w: GrowthWrite) -> None:
         for name, values, dtype in zip(("i", "j", "weight"), w.edges,
                                        (np.int64, np.int64, np.float64), strict=True):
             segments.append_rows(_appendable(added, name, dtype), values.astype(dtype))
-        _rewrite(g, "node_counts", w.node_counts.astype(np.int64))
-        _rewrite(g, "node_components", w.node_components.astype(np.int64))
-        _rewrite(g, "node_degree", w.node_degree.astype(np.float64))
+        for name, dtype in (("node_counts", np.int64), ("node_components", np.int64),
+                            ("node_degree", np.float64)):
+            _rewrite(g, name, getattr(w, name).astype(dtype), w.previous.get(name))
         g.attrs["components"] = w.n_components
         w.graph_provenance.write(g)
         r = h5["rank"]
-        _rewrite(r, "node_scores", w.rank.node_scores.astype(np.float64))
+        _rewrite(r, "node_scores", w.rank.node_scores.astype(np.float64),
+                 w.previous.get("node_scores"))
         r.attrs["info"] = json.dumps(w.rank.info, sort_keys=True)
         w.rank_provenance.write(r)
         imp = h5["importance"]
         il = w.importance
-        for name, arr in (("H", il.codes), ("S", il.scores), ("O", il.order), ("N", il.counts),
+        for name, arr in (("H", il.codes), ("S", il.scores), ("N", il.counts),
                           ("D_indptr", il.members_indptr), ("D", il.members)):
             _rewrite(imp, name, arr)
+        _rewrite(imp, "O", il.order, il.order[:imp["O"].shape[0]])  # 1..m: only new rows
         imp.attrs["tie_rule"] = w.tie_rule
         imp.attrs["created"] = fmt.now()
         for name in written:
@@ -237,46 +258,67 @@ class CollectionHead:
     skipped_reasons: list[str]
     side_files: bool
     n_images: int
-    blob: np.ndarray
     hashes: np.ndarray
     """:func:`~dhr_sdk.store.format.id_hashes` of the ids (stored, or computed here)."""
+    read_blob: Callable[[], np.ndarray]
+    """The ids' blob, read and checked when an exact answer needs it."""
 
     def present(self, names: list[str]) -> list[str]:
-        """The ``names`` that are already image ids of the collection."""
-        new = fmt.ids_blob(names)
-        old = np.sort(self.hashes)
-        mine = fmt.id_hashes(new, len(names))
-        at = np.minimum(np.searchsorted(old, mine), max(old.size - 1, 0))
-        hits = old[at] == mine if old.size else np.zeros(len(names), dtype=bool)
+        """The ``names`` that are already image ids of the collection: a bitmap of the
+        names' hashes is probed with every stored hash (one pass, no sort), and the ids are
+        decoded only when some hash matches."""
+        if not names or not self.n_images:
+            return []
+        mine = fmt.id_hashes(fmt.ids_blob(names), len(names))
+        shift = np.uint64(64 - _PROBE_BITS)
+        bitmap = np.zeros(1 << _PROBE_BITS, dtype=bool)
+        bitmap[mine >> shift] = True
+        near = self.hashes[bitmap[self.hashes >> shift]]
+        hits = np.isin(mine, near)
         if not hits.any():
             return []
         ids = set(self.ids())
         return [n for n, hit in zip(names, hits.tolist(), strict=True) if hit and n in ids]
 
     def ids(self) -> list[str]:
-        return fmt.ids_from(self.blob, self.n_images)
+        return fmt.ids_from(self.read_blob(), self.n_images)
+
+
+_PROBE_BITS = 24
+"""Bits of the membership bitmap (2 MiB of bools)."""
 
 
 def read_collection_head(store: Store) -> CollectionHead | None:
-    """The collection of a 2.0 store, checked (None for a 1.x collection)."""
+    """The collection of a 2.0 store, checked (None for a 1.x collection); its ids' blob is
+    read only when it is needed (or when the store keeps no id hashes)."""
     with store._read() as h5, store._damage("collection"):
         col = h5["collection"]
         if col["image_ids"].dtype != np.uint8:
             return None
-        loaded = {k: col[k][()] for k in ("image_ids", "skipped", "skipped_reasons")}
+        loaded = {k: col[k][()] for k in ("skipped", "skipped_reasons")}
         n = int(col.attrs["n_images"])
         if "id_hashes" in col:
             loaded["id_hashes"] = col["id_hashes"][()]
+        if loaded.get("id_hashes", np.zeros(0)).shape != (n,):
+            loaded["image_ids"] = col["image_ids"][()]
         _verified(col, loaded)
-        hashes = loaded.get("id_hashes")
-        if hashes is None or hashes.shape != (n,):
-            hashes = fmt.id_hashes(loaded["image_ids"], n)
+        blob = loaded.get("image_ids")
+        hashes = loaded["id_hashes"] if blob is None else fmt.id_hashes(blob, n)
         skipped, reasons = (fmt.ids_from(loaded[k], -1) for k in ("skipped", "skipped_reasons"))
-        return CollectionHead(
-            root=str(col.attrs["root"]), signature=str(col.attrs.get("signature", "")),
-            skipped=skipped, skipped_reasons=reasons,
-            side_files="labels" in col or "tags" in col, n_images=n,
-            blob=loaded["image_ids"], hashes=hashes)
+        root, signature = str(col.attrs["root"]), str(col.attrs.get("signature", ""))
+        side_files = "labels" in col or "tags" in col
+
+    def read_blob() -> np.ndarray:
+        if blob is not None:
+            return blob
+        with store._read() as h5, store._damage("collection"):
+            ids = h5["collection/image_ids"][()]
+            _verified(h5["collection"], {"image_ids": ids})
+            return ids
+
+    return CollectionHead(root=root, signature=signature, skipped=skipped,
+                          skipped_reasons=reasons, side_files=side_files, n_images=n,
+                          hashes=hashes, read_blob=read_blob)
 
 
 def codes_bits(store: Store) -> int:

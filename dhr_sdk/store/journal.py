@@ -10,7 +10,10 @@ ends. Then, under an exclusive ``flock`` of the store:
    fsynced;
 3. the journal is deleted (and the folder fsynced): this is the commit.
 
-Pages whose new bytes equal the old ones are neither journaled nor written. A kill or a
+Pages whose new bytes equal the old ones are neither journaled nor written; consecutive
+changed pages form one journal entry and one write (up to :data:`RUN` pages), and the
+original bytes of a page are kept from its first read, so the commit reads nothing
+again. A store that shrank also journals its old tail. A kill or a
 failure before step 2 leaves the store untouched (an incomplete journal, which fails its
 trailer, is discarded); a kill during step 2 leaves a complete journal, and the next
 open of the store (:func:`recover`, called by every reader and writer) writes the old
@@ -38,10 +41,14 @@ from dhr_sdk.store.rollback import MAGIC, TRAILER, fsync_dir, journal_path, reco
 __all__ = ["PAGE", "journal_path", "journaled_edit", "recover", "shared_lock"]
 
 PAGE = 1 << 14
+RUN = 64
+"""Most pages in one journal entry and one write (1 MiB)."""
 
 
 class _Overlay(io.RawIOBase):
-    """A file object over ``fd`` whose writes stay in memory, page by page."""
+    """A file object over ``fd`` whose writes stay in memory, page by page (the original
+    bytes of each page are kept when it is first touched, so the commit compares without
+    reading the file again)."""
 
     def __init__(self, fd: int) -> None:
         super().__init__()
@@ -49,6 +56,7 @@ class _Overlay(io.RawIOBase):
         self.size = self.old_size = os.fstat(fd).st_size
         self.pos = 0
         self.pages: dict[int, bytearray] = {}
+        self.original: dict[int, bytes] = {}
 
     def readable(self) -> bool:
         return True
@@ -67,20 +75,25 @@ class _Overlay(io.RawIOBase):
     def tell(self) -> int:
         return self.pos
 
-    def _original(self, page: int) -> bytes:
-        start = page * PAGE
-        if start >= self.old_size:
-            return b""
-        return os.pread(self.fd, min(PAGE, self.old_size - start), start)
-
-    def _page(self, page: int) -> bytearray:
-        buf = self.pages.get(page)
-        if buf is None:
-            buf = bytearray(PAGE)
-            old = self._original(page)
-            buf[:len(old)] = old
-            self.pages[page] = buf
-        return buf
+    def _load(self, first: int, last: int) -> None:
+        """Bring pages ``first..last`` into memory, each missing run in one read."""
+        page = first
+        while page <= last:
+            if page in self.pages:
+                page += 1
+                continue
+            end = page
+            while end + 1 <= last and end + 1 not in self.pages:
+                end += 1
+            start = page * PAGE
+            old = (os.pread(self.fd, min((end + 1) * PAGE, self.old_size) - start, start)
+                   if start < self.old_size else b"")
+            for p in range(page, end + 1):
+                part = old[(p - page) * PAGE:(p - page + 1) * PAGE]
+                buf = bytearray(PAGE)
+                buf[:len(part)] = part
+                self.pages[p], self.original[p] = buf, part
+            page = end + 1
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(b).cast("B")
@@ -93,7 +106,11 @@ class _Overlay(io.RawIOBase):
             buf = self.pages.get(page)
             if buf is not None:
                 view[done:done + k] = buf[off:off + k]
-            else:
+            else:  # the run of pages not in memory, in one read
+                stop, end = self.pos + n, (page + 1) * PAGE
+                while end < stop and end // PAGE not in self.pages:
+                    end += PAGE
+                k = min(end, stop) - at
                 data = os.pread(self.fd, k, at) if at < self.old_size else b""
                 view[done:done + len(data)] = data
                 view[done + len(data):done + k] = bytes(k - len(data))
@@ -103,11 +120,14 @@ class _Overlay(io.RawIOBase):
 
     def write(self, b: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(b).cast("B")
+        if not len(view):
+            return 0
+        self._load(self.pos // PAGE, (self.pos + len(view) - 1) // PAGE)
         done = 0
         while done < len(view):
             page, off = divmod(self.pos + done, PAGE)
             k = min(PAGE - off, len(view) - done)
-            self._page(page)[off:off + k] = view[done:done + k]
+            self.pages[page][off:off + k] = view[done:done + k]
             done += k
         self.pos += len(view)
         self.size = max(self.size, self.pos)
@@ -121,16 +141,33 @@ class _Overlay(io.RawIOBase):
         return None
 
     def changed(self) -> list[tuple[int, bytes, bytes]]:
-        """``(offset, old bytes, new bytes)`` of every page that differs from the file."""
-        out = []
+        """``(offset, old bytes, new bytes)`` of every run of consecutive pages that differ
+        from the file (at most :data:`RUN` pages each; ``old`` stops at the old end)."""
+        out: list[tuple[int, bytes, bytes]] = []
+        run: list[int] = []
+
+        def close() -> None:
+            if run:
+                start = run[0] * PAGE
+                out.append((start, b"".join(self.original[p] for p in run),
+                            b"".join(bytes(self.pages[p][:min(PAGE, self.size - p * PAGE)])
+                                     for p in run)))
+                run.clear()
+
         for page in sorted(self.pages):
             start = page * PAGE
             if start >= self.size:
                 continue
-            new = bytes(self.pages[page][:min(PAGE, self.size - start)])
-            old = self._original(page)
-            if new != old:
-                out.append((start, old, new))
+            new = self.pages[page][:min(PAGE, self.size - start)]
+            if new == self.original[page]:
+                close()
+                continue
+            if run and (run[-1] != page - 1 or len(run) >= RUN):
+                close()
+            run.append(page)
+        close()
+        if self.size < self.old_size:  # a shrunk file: its old tail comes back on rollback
+            out.append((self.size, os.pread(self.fd, self.old_size - self.size, self.size), b""))
         return out
 
 

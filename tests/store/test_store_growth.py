@@ -30,3 +30,46 @@ def test_id_hashes_are_per_id_and_position_sensitive() -> None:
     h = _id_hashes(fmt.ids_blob(ids), len(ids))
     assert h[0] == h[3] and h[0] != h[1] and h[2] == 0
     assert np.array_equal(h, [_id_hashes(fmt.ids_blob([i]), 1)[0] for i in ids])
+
+
+def test_membership_reads_the_ids_only_on_a_hash_hit(tmp_path: Path) -> None:
+    ids = [f"img/{i:06d}.png" for i in range(20_000)]
+    path = tmp_path / "s.h5"
+    Store.create(path)
+    with Store(path).edit() as w:
+        w.write_collection(CollectionRecord(image_ids=ids, root="/r"))
+    head = read_collection_head(Store(path))
+    assert head is not None
+    read = head.read_blob
+
+    def refuse() -> np.ndarray:
+        raise AssertionError("the ids were decoded without a matching hash")
+
+    head.read_blob = refuse
+    assert head.present([f"img/{i:06d}.png" for i in range(20_000, 25_000)]) == []
+    head.read_blob = read
+    asked = [ids[7], "img/x.png", ids[-1], f"img/{20_001:06d}.png"]
+    assert head.present(asked) == [ids[7], ids[-1]]
+
+
+def test_adjacency_rows_are_the_stored_rows(tmp_path: Path) -> None:
+    from dhr_sdk.offline.grow import add_codes
+    from dhr_sdk.offline.relevance import graph_and_rank, import_codes
+    from dhr_sdk.store.growth import adjacency_rows
+    from dhr_sdk.testing import clustered_codes
+    from tests.plugintools import graph_and_ranker
+
+    codes = clustered_codes(900, 32, 8, 0.04, seed=2)
+    np.save(tmp_path / "c.npy", codes[:800])
+    path = tmp_path / "s.h5"
+    import_codes(path, tmp_path / "c.npy")
+    graph_and_rank(path, **graph_and_ranker())
+    add_codes(path, codes[800:], [f"n{i}" for i in range(100)])  # appended edges too
+    adjacency = Store(path).read_graph().adjacency.tocsr()
+    nodes = np.unique(np.random.default_rng(0).integers(0, adjacency.shape[0], 60))
+    r, c, w = adjacency_rows(Store(path), nodes)
+    got = sorted(zip(r.tolist(), c.tolist(), w.tolist(), strict=True))
+    sub = adjacency[nodes].tocoo()
+    want = sorted(zip(nodes[sub.row].tolist(), sub.col.tolist(), sub.data.tolist(),
+                      strict=True))
+    assert got == want

@@ -61,11 +61,10 @@ def test_a_kill_while_pages_are_written_is_rolled_back_on_the_next_open(
     opened = Store(store)
     real, calls = os.pwrite, []
 
-    def pwrite(fd: int, data: bytes, offset: int) -> int:
+    def pwrite(fd: int, data: bytes, offset: int) -> int:  # the first write is torn
         calls.append(offset)
-        if len(calls) == 3:
-            raise Killed
-        return real(fd, data, offset)
+        real(fd, data[:len(data) // 2], offset)
+        raise Killed
 
     monkeypatch.setattr(journal.os, "pwrite", pwrite)
     with pytest.raises(Killed), journaled_edit(store) as h5:
@@ -102,11 +101,12 @@ from dhr_sdk.store import journal
 from dhr_sdk.offline.grow import add_codes
 store, stage, after = sys.argv[1], sys.argv[2], int(sys.argv[3])
 calls = []
-if stage == "apply":  # SIGKILL after `after` pages reached the store
+if stage == "apply":  # SIGKILL after `after` runs of pages reached the store
     real = os.pwrite
     def pwrite(fd, data, offset):
         calls.append(offset)
         if len(calls) > after:
+            real(fd, data[:len(data) // 2], offset)  # a torn write of the next run
             os.kill(os.getpid(), signal.SIGKILL)
         return real(fd, data, offset)
     journal.os.pwrite = pwrite
@@ -148,3 +148,31 @@ def test_sigkill_during_an_in_place_add_leaves_the_old_store(tmp_path: Path, sta
     assert _digest(path) == before and not journal_path(path).exists()
     report = add_codes(path, codes[2500:], [f"new{i}" for i in range(500)])
     assert report.images == 3000 and set(Store(path).verify().values()) == {"verified"}
+
+
+def test_journal_entries_restore_the_old_bytes_after_growth_or_shrinking(tmp_path: Path
+                                                                         ) -> None:
+    old = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
+    for new_size in (500_000, 100_000):
+        path = tmp_path / f"f{new_size}"
+        path.write_bytes(old)
+        fd = os.open(path, os.O_RDWR)
+        try:
+            overlay = journal._Overlay(fd)
+            overlay.seek(40_000)
+            overlay.write(b"\1" * 200_000)  # many pages: runs of at most RUN pages
+            overlay.seek(290_000)
+            overlay.write(b"\2" * 50_000)  # across the old end
+            overlay.truncate(new_size)
+            entries = overlay.changed()
+            assert all(len(new) <= journal.RUN * journal.PAGE for _, _, new in entries)
+            for offset, _, new in entries:
+                os.pwrite(fd, new, offset)
+            os.ftruncate(fd, new_size)
+            assert overlay.size == new_size
+            image = bytearray(path.read_bytes())
+            for offset, before, _ in entries:  # what a rollback writes back
+                image[offset:offset + len(before)] = before
+            assert bytes(image[:len(old)]) == old
+        finally:
+            os.close(fd)
