@@ -80,8 +80,8 @@ def symmetric_csr(i: np.ndarray, j: np.ndarray, weight: np.ndarray, m: int) -> s
     np.cumsum(np.bincount(i, minlength=m), out=ptr[1:])
     upper = sp.csr_matrix((weight, j, ptr), shape=(m, m))
     both = upper + upper.T.tocsr()
-    return sp.csr_matrix((both.data.astype(np.float64), both.indices, both.indptr),
-                         shape=(m, m))
+    both.data = both.data.astype(np.float64)
+    return both
 
 
 class HammingGraphBuilder(GraphBuilder):
