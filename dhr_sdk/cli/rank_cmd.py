@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,18 @@ from dhr_sdk.store import Store
 
 
 def rank_report(store: Path, result: RankResult, il: ImportanceList, top: int,
-                image_ids: Sequence[str]) -> dict[str, Any]:
+                image_ids: Callable[[Sequence[int]], Sequence[str]]) -> dict[str, Any]:
     """The JSON contract of ``dhr rank --json`` (docs/ranking.md): per row the first ten
-    images as ``image_ids`` (file names) and as ``image_indices`` (rows of the store)."""
+    images as ``image_ids`` (file names, read by ``image_ids(rows)`` for the shown rows
+    only) and as ``image_indices`` (rows of the store)."""
+    shown = [il.images_of(r)[:10].tolist() for r in range(min(top, il.n_codes))]
+    wanted = sorted({i for first in shown for i in first})
+    name = dict(zip(wanted, image_ids(wanted), strict=True))
     rows = []
-    for r in range(min(top, il.n_codes)):
-        first = il.images_of(r)[:10].tolist()
+    for r, first in enumerate(shown):
         rows.append({"order": int(il.order[r]), "code": il.codes[r].tobytes().hex(),
                      "score": float(il.scores[r]), "images": int(il.counts[r]),
-                     "image_ids": [image_ids[i] for i in first], "image_indices": first})
+                     "image_ids": [name[i] for i in first], "image_indices": first})
     return {"store": str(store), "ranker": result.method, "iterations": result.iterations,
             "converged": result.converged, "residual": result.residual,
             "info": result.info, "rows": il.n_codes, "images": il.n_images, "top": rows}
@@ -53,7 +56,7 @@ def rank_command(store: Path, ranker: str, top: int, params: tuple[str, ...],
     -p solver=power for the paper's iteration instead of the exact closed form)."""
     plugin = get_registry().create("ranker", ranker, plugin_params("ranker", params, config))
     result, il = rank(store, plugin, progress(quiet or as_json))
-    report = rank_report(store, result, il, top, Store(store).read_collection().image_ids)
+    report = rank_report(store, result, il, top, Store(store).read_image_ids)
     if as_json:
         emit_json(report)
         return

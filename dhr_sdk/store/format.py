@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -155,6 +156,19 @@ def ids_from(values: np.ndarray, n: int) -> list[str]:
             return []
         return values.tobytes().decode("utf-8").split("\0")
     return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in values]
+
+
+def ids_at(values: np.ndarray, n: int, rows: Sequence[int]) -> list[str]:
+    """``ids_from(values, n)[r]`` for ``r`` in ``rows``, without decoding the other ids (a
+    2.0 blob is cut at its separators: a million ids are one byte scan, not a split)."""
+    if values.dtype != np.uint8:
+        return ids_from(values[np.asarray(rows, dtype=np.int64)], len(rows))
+    ends = np.flatnonzero(values == 0)
+    if ends.size != max(n - 1, 0):
+        raise ValueError(f"the image id blob holds {ends.size + 1} ids, not {n}")
+    starts = np.concatenate([[0], ends + 1])
+    ends = np.append(ends, values.size)
+    return [values[starts[r]:ends[r]].tobytes().decode("utf-8") for r in rows]
 
 
 def write_strings(group: h5py.Group, name: str, values: list[str]) -> None:

@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from dhr_sdk.cli.main import cli
+from dhr_sdk.core.errors import DhrError
 from dhr_sdk.core.types import RankResult
 from dhr_sdk.offline.importance import TIE_RULE, build_importance_list
 from dhr_sdk.store import (
@@ -325,3 +326,16 @@ def test_filters_that_would_load_a_plugin_are_refused(store: Path) -> None:
         space = h5py.h5s.create_simple((100,))
         h5py.h5d.create(h5["rank"].id, b"plugged", h5py.h5t.NATIVE_DOUBLE, space, dcpl=dcpl)
     _refused(store, "filter 32001")
+
+
+def test_a_few_image_ids_are_read_verified(store: Path) -> None:
+    """read_image_ids gives read_collection's ids at the asked rows, checked the same way."""
+    every = Store(store).read_collection().image_ids
+    rows = [len(every) - 1, 0, 3, 3]
+    assert Store(store).read_image_ids(rows) == [every[r] for r in rows]
+    assert Store(store).read_image_ids([]) == []
+    with pytest.raises(DhrError, match="out of range"):
+        Store(store).read_image_ids([len(every)])
+    flip_bit(store, "collection/image_ids", 1)
+    with pytest.raises(StoreDamagedError, match="element 'collection'"):
+        Store(store).read_image_ids([0])
