@@ -62,7 +62,9 @@ class IndexedAssessor(Assessor):
     :meth:`assess_many` searches several lists of one bit length with *one* index over all
     their codes (see :func:`search_many`): a search costs a fixed ~0.4 ms of NumPy calls
     whatever the list size, so one search instead of one per collection is most of what a
-    resident server saves per request. Subclasses implement :meth:`assess_matched`.
+    resident server saves per request. Subclasses implement :meth:`assess_lists`, which
+    computes the answers of all lists at once on their concatenated pairs (:class:`Matches`):
+    per-list NumPy calls, not the arithmetic, are most of an assessment's cost.
     """
 
     params: RadiusParams
@@ -70,22 +72,27 @@ class IndexedAssessor(Assessor):
     def assess(self, importance: ImportanceList, requirement_codes: np.ndarray,
                weights: np.ndarray | None = None) -> Assessment:
         codes = checked_codes(importance, requirement_codes)
-        return self.assess_matched(importance, codes, weights,
-                                   self.search(importance, codes, self.params.radius))
+        pairs = self.search(importance, codes, self.params.radius)
+        return self.assess_lists([importance], codes, weights, [pairs])[0]
 
     def assess_many(self, importances: Sequence[ImportanceList],
                     requirement_codes: np.ndarray,
                     weights: np.ndarray | None = None) -> list[Assessment]:
         codes = check_packed(requirement_codes)
         found = search_many(importances, codes, self.params.radius)
-        return [self.assess(il, codes, weights) if pairs is None else
-                self.assess_matched(il, codes, weights, pairs)
+        joint = [(il, pairs) for il, pairs in zip(importances, found, strict=True)
+                 if pairs is not None]
+        answers = iter(self.assess_lists([il for il, _ in joint], codes, weights,
+                                         [pairs for _, pairs in joint]) if joint else [])
+        return [self.assess(il, codes, weights) if pairs is None else next(answers)
                 for il, pairs in zip(importances, found, strict=True)]
 
     @abstractmethod
-    def assess_matched(self, importance: ImportanceList, codes: np.ndarray,
-                       weights: np.ndarray | None, pairs: MatchPairs) -> Assessment:
-        """:meth:`assess` given ``codes`` (checked) and their ``pairs`` within the radius."""
+    def assess_lists(self, importances: Sequence[ImportanceList], codes: np.ndarray,
+                     weights: np.ndarray | None, pairs: Sequence[MatchPairs]
+                     ) -> list[Assessment]:
+        """:meth:`assess` of each list given ``codes`` (of the lists' bit length) and each
+        list's ``pairs`` within the radius. An answer must not depend on the other lists."""
 
     def index_for(self, importance: ImportanceList) -> HammingIndex:
         """The index over ``importance``'s codes, built once per list object and reused."""
@@ -139,16 +146,64 @@ def _entry(importance: ImportanceList) -> _Entry:
     return entry
 
 
-def per_image_matches(il: ImportanceList, pairs: MatchPairs, n: int
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per requirement image: the mean score of its matched images (Eq. 1's mean over
-    images), its matched codes and its matched images."""
-    cnt = il.counts[pairs.row].astype(np.float64)
-    mass = np.bincount(pairs.query, weights=cnt * il.scores[pairs.row], minlength=n)
-    imgs = np.bincount(pairs.query, weights=cnt, minlength=n)
-    means = np.divide(mass, imgs, out=np.zeros(n), where=imgs > 0)
-    m_codes = np.bincount(pairs.query, minlength=n).astype(np.int64)
-    return means, m_codes, np.rint(imgs).astype(np.int64)
+@dataclass(frozen=True)
+class Matches:
+    """The pairs of several lists at once, for computing their answers together.
+
+    Pair ``j`` belongs to list ``owner[j]``; ``key[j]`` numbers its row across the lists
+    (``offsets[owner] + row``), so distinct keys are distinct (list, row); ``counts`` and
+    ``scores`` are the pair's row's ``N_r`` and ``S_r``. Every per-list quantity is one
+    NumPy call over all pairs, keyed by list; pairs keep each list's order, so a list's
+    sums add the same numbers in the same order whatever the other lists.
+    """
+
+    n_lists: int
+    n_queries: int
+    owner: np.ndarray
+    key: np.ndarray
+    pairs: MatchPairs
+    counts: np.ndarray
+    scores: np.ndarray
+
+    @classmethod
+    def of(cls, importances: Sequence[ImportanceList], pairs: Sequence[MatchPairs],
+           n_queries: int) -> Matches:
+        """The pairs of ``importances`` (at least one list), ``pairs[k]`` list ``k``'s."""
+        offsets = np.concatenate([[0], np.cumsum([il.n_codes for il in importances])])
+        owner = np.repeat(np.arange(len(importances)), [len(p) for p in pairs])
+        joined = MatchPairs(np.concatenate([p.query for p in pairs]),
+                            np.concatenate([p.row for p in pairs]),
+                            np.concatenate([p.distance for p in pairs]))
+        counts = np.concatenate([il.counts[p.row] for il, p in zip(importances, pairs,
+                                                                   strict=True)])
+        scores = np.concatenate([il.scores[p.row] for il, p in zip(importances, pairs,
+                                                                   strict=True)])
+        return cls(len(importances), n_queries, owner, offsets[owner] + joined.row, joined,
+                   counts.astype(np.float64), scores.astype(np.float64))
+
+    def per_list(self, values: np.ndarray, keys: np.ndarray | None = None) -> np.ndarray:
+        """Sum of ``values`` per list (``keys``: the owner of each value; default pairs')."""
+        return np.bincount(self.owner if keys is None else keys, weights=values,
+                           minlength=self.n_lists)
+
+    def per_image(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(n_lists, n_queries)`` per requirement image of each list: the mean score of
+        its matched images (Eq. 1's mean over images), its matched codes and images."""
+        shape = (self.n_lists, self.n_queries)
+        cell = self.owner * self.n_queries + self.pairs.query
+        size = self.n_lists * self.n_queries
+        mass = np.bincount(cell, weights=self.counts * self.scores, minlength=size)
+        imgs = np.bincount(cell, weights=self.counts, minlength=size)
+        means = np.divide(mass, imgs, out=np.zeros(size), where=imgs > 0).reshape(shape)
+        m_codes = np.bincount(cell, minlength=size).astype(np.int64).reshape(shape)
+        return means, m_codes, np.rint(imgs).astype(np.int64).reshape(shape)
+
+    def distinct(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of one pair per distinct (list, row), by key, and the distinct images
+        of each list (each image once)."""
+        _, first = np.unique(self.key, return_index=True)
+        images = self.per_list(self.counts[first], self.owner[first])
+        return first, np.rint(images).astype(np.int64)
 
 
 def image_matches(weights: np.ndarray, matched_codes: np.ndarray, matched_images: np.ndarray,

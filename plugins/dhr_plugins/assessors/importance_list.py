@@ -37,6 +37,7 @@ the requirement.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -44,10 +45,10 @@ from pydantic import Field
 
 from dhr_plugins.assessors._common import (
     IndexedAssessor,
+    Matches,
     RadiusParams,
     image_matches,
     normalise_weights,
-    per_image_matches,
 )
 from dhr_sdk import (
     Assessment,
@@ -55,7 +56,6 @@ from dhr_sdk import (
     ImportanceList,
     MatchPairs,
     concat_pairs,
-    distinct_images,
     hookimpl,
 )
 
@@ -88,40 +88,50 @@ class ImportanceListAssessor(IndexedAssessor):
     summary: ClassVar[str] = "The paper's R(AD): Eq. (1) score located in the importance list"
     params: ImportanceListParams
 
-    def assess_matched(self, importance: ImportanceList, codes: np.ndarray,
-                       weights: np.ndarray | None, pairs: MatchPairs) -> Assessment:
+    def assess_lists(self, importances: Sequence[ImportanceList], codes: np.ndarray,
+                     weights: np.ndarray | None, pairs: Sequence[MatchPairs]
+                     ) -> list[Assessment]:
         p = self.params
         n = codes.shape[0]
-        w = normalise_weights(weights, n)
-        total = importance.n_codes if p.total == "codes" else importance.n_images
-        if total == 0:
+        w0 = normalise_weights(weights, n)
+        totals = [il.n_codes if p.total == "codes" else il.n_images for il in importances]
+        if 0 in totals:
             raise DhrError("the importance list is empty")
-        pairs, radius_used = self._widen(importance, codes, pairs)
-        means, m_codes, m_images = per_image_matches(importance, pairs, n)
+        widened = [self._widen(il, codes, found) for il, found in
+                   zip(importances, pairs, strict=True)]
+        m = Matches.of(importances, [pw for pw, _ in widened], n)
+        means, m_codes, m_images = m.per_image()
         matched = m_images > 0
-        warnings: list[str] = []
-        if p.no_match == "drop" and matched.any():
-            w = np.where(matched, w, 0.0)
-            w = w / w.sum()
+        w = np.tile(w0, (m.n_lists, 1))
+        drop = matched.any(axis=1) if p.no_match == "drop" else np.zeros(m.n_lists, bool)
+        if drop.any():
+            kept = np.where(matched[drop], w0, 0.0)
+            w[drop] = kept / kept.sum(axis=1, keepdims=True)
         contributions = w * means
-        score = float(contributions.sum())
-        if not matched.any():
-            score, k = 0.0, total
-            warnings.append("no requirement image matched the collection: R = 0")
-        elif score <= 0.0:
-            k = total
-            warnings.append("every matched code has importance 0 (isolated codes): R = 0")
-        elif p.aggregate == "relevance":
-            located = self._locate(importance, means, total)
-            r_i = np.where(matched & (means > 0), 1.0 - located / total, 0.0)
-            k = round(total * (1.0 - float(np.dot(w, r_i))))
-        else:
-            k = int(self._locate(importance, np.array([score]), total)[0])
-        per_image = image_matches(w, m_codes, m_images, means, contributions, radius_used)
-        return Assessment(relevance=1.0 - k / total, score=score, rank=k, total=total,
-                          per_image=per_image, warnings=warnings,
-                          matched_images=distinct_images(pairs, importance.counts),
-                          pairs=pairs)
+        scores = contributions.sum(axis=1)
+        _, distinct = m.distinct()
+        out = []
+        for i, (il, total) in enumerate(zip(importances, totals, strict=True)):
+            warnings: list[str] = []
+            score = float(scores[i])
+            if not matched[i].any():
+                score, k = 0.0, total
+                warnings.append("no requirement image matched the collection: R = 0")
+            elif score <= 0.0:
+                k = total
+                warnings.append("every matched code has importance 0 (isolated codes): R = 0")
+            elif p.aggregate == "relevance":
+                located = self._locate(il, means[i], total)
+                r_i = np.where(matched[i] & (means[i] > 0), 1.0 - located / total, 0.0)
+                k = round(total * (1.0 - float(np.dot(w[i], r_i))))
+            else:
+                k = int(self._locate(il, np.array([score]), total)[0])
+            out.append(Assessment(
+                relevance=1.0 - k / total, score=score, rank=k, total=total,
+                per_image=image_matches(w[i], m_codes[i], m_images[i], means[i],
+                                        contributions[i], widened[i][1]),
+                warnings=warnings, matched_images=int(distinct[i]), pairs=widened[i][0]))
+        return out
 
     def _widen(self, il: ImportanceList, codes: np.ndarray, found: MatchPairs
                ) -> tuple[MatchPairs, np.ndarray]:

@@ -28,6 +28,7 @@ over-counted 2–6× (docs/assessment.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from statistics import NormalDist
 from typing import Any, ClassVar, Literal
@@ -37,10 +38,10 @@ from pydantic import Field
 
 from dhr_plugins.assessors._common import (
     IndexedAssessor,
+    Matches,
     RadiusParams,
     image_matches,
     normalise_weights,
-    per_image_matches,
 )
 from dhr_sdk import (
     Assessment,
@@ -72,58 +73,76 @@ class WantedCountAssessor(IndexedAssessor):
                               "(each once), with an interval")
     params: WantedCountParams
 
-    def assess_matched(self, importance: ImportanceList, codes: np.ndarray,
-                       weights: np.ndarray | None, pairs: MatchPairs) -> Assessment:
+    def assess_lists(self, importances: Sequence[ImportanceList], codes: np.ndarray,
+                     weights: np.ndarray | None, pairs: Sequence[MatchPairs]
+                     ) -> list[Assessment]:
         p = self.params
         n = codes.shape[0]
         w = normalise_weights(weights, n)
-        n_images = self.n_images_of(importance)
-        warnings: list[str] = []
-        rows, best, second, best_q = row_values(pairs, w / w.max())
-        per_row = self._row_unit(importance, rows, warnings)
-        count = float(np.dot(per_row, best))
+        m = Matches.of(importances, pairs, n)
+        keyed = MatchPairs(m.pairs.query, m.key, m.pairs.distance)
+        _, best, second, best_q = row_values(keyed, w / w.max())  # rows ascending by key
+        first, matched = m.distinct()  # one pair per distinct key, keys ascending
+        owner = m.owner[first]
+        per_row, flat = self._row_unit(importances, m, first, owner)
+        count = m.per_list(per_row * best, owner)
         # jackknife: leaving image i out, the rows it matched best fall to their runner-up
-        loss = np.bincount(best_q, weights=per_row * (best - second), minlength=n)
-        low, high = self._interval(count, count - loss, n_images, warnings)
-        if not len(pairs):
-            warnings.append("no requirement image matched the collection: estimate 0")
-        means, m_codes, m_images = per_image_matches(importance, pairs, n)
-        per_image = image_matches(w, m_codes, m_images, means, loss, p.radius)
-        share = count / n_images if n_images else 0.0
-        estimate = WantedEstimate(count=count, share=share, low=low, high=high, level=p.level,
-                                  matched_images=int(importance.counts[rows].sum()),
-                                  n_images=n_images)
-        return Assessment(relevance=share, score=count, rank=0, total=n_images,
-                          per_image=per_image, warnings=warnings,
-                          matched_images=estimate.matched_images, pairs=pairs,
-                          estimate=estimate)
+        loss = np.bincount(owner * n + best_q, weights=per_row * (best - second),
+                           minlength=m.n_lists * n).reshape(m.n_lists, n)
+        n_images = np.array([self.n_images_of(il) for il in importances], dtype=np.int64)
+        low, high = self._interval(count, count[:, None] - loss, n_images)
+        means, m_codes, m_images = m.per_image()
+        out = []
+        for k in range(m.n_lists):
+            warnings: list[str] = []
+            if flat[k]:
+                warnings.append("every code has importance 0: weighting='importance' counts "
+                                "images instead")
+            if n < 2:
+                warnings.append("one requirement image: the interval is unknown (give "
+                                "several examples)")
+            if not len(pairs[k]):
+                warnings.append("no requirement image matched the collection: estimate 0")
+            c, total = float(count[k]), int(n_images[k])
+            share = c / total if total else 0.0
+            estimate = WantedEstimate(count=c, share=share, low=float(low[k]),
+                                      high=float(high[k]), level=p.level,
+                                      matched_images=int(matched[k]), n_images=total)
+            out.append(Assessment(
+                relevance=share, score=c, rank=0, total=total,
+                per_image=image_matches(w, m_codes[k], m_images[k], means[k], loss[k],
+                                        p.radius),
+                warnings=warnings, matched_images=estimate.matched_images, pairs=pairs[k],
+                estimate=estimate))
+        return out
 
-    def _row_unit(self, il: ImportanceList, rows: np.ndarray,
-                  warnings: list[str]) -> np.ndarray:
-        """What each matched row of ``rows`` counts before the requirement weight: its
-        images, or its images times their importance relative to the mean image score."""
-        counts = il.counts[rows].astype(np.float64)
+    def _row_unit(self, importances: Sequence[ImportanceList], m: Matches, first: np.ndarray,
+                  owner: np.ndarray) -> tuple[np.ndarray, list[bool]]:
+        """What each distinct matched row counts before the requirement weight: its images,
+        or its images times their importance relative to its list's mean image score; and
+        per list whether that mean is 0 (then images are counted)."""
+        counts = m.counts[first]
         if self.params.weighting == "count":
-            return counts
-        all_counts = il.counts.astype(np.float64)
-        mean = float(np.dot(all_counts, il.scores) / max(all_counts.sum(), 1.0))
-        if mean <= 0:
-            warnings.append("every code has importance 0: weighting='importance' counts "
-                            "images instead")
-            return counts
-        return counts * il.scores[rows] / mean
+            return counts, [False] * m.n_lists
+        mean = np.array([float(np.dot(il.counts.astype(np.float64), il.scores) /
+                               max(float(il.counts.sum()), 1.0)) for il in importances])
+        flat = mean <= 0
+        unit = np.where(flat[owner], counts,
+                        counts * m.scores[first] / np.where(flat, 1.0, mean)[owner])
+        return unit, flat.tolist()
 
-    def _interval(self, count: float, leave_one_out: np.ndarray, n_images: int,
-                  warnings: list[str]) -> tuple[float, float]:
-        """``count ± z·SE_jackknife`` clipped to ``[0, n_images]``."""
-        n = leave_one_out.size
+    def _interval(self, count: np.ndarray, leave_one_out: np.ndarray, n_images: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """``count ± z·SE_jackknife`` per list, clipped to ``[0, n_images]`` (``[0, n]``
+        with one requirement image: unknown)."""
+        n = leave_one_out.shape[1]
         if n < 2:
-            warnings.append("one requirement image: the interval is unknown (give several "
-                            "examples)")
-            return 0.0, float(n_images)
-        se = float(np.sqrt((n - 1) / n * np.sum((leave_one_out - leave_one_out.mean()) ** 2)))
+            return np.zeros(count.shape), n_images.astype(np.float64)
+        dev = leave_one_out - leave_one_out.mean(axis=1, keepdims=True)
+        se = np.sqrt((n - 1) / n * np.sum(dev ** 2, axis=1))
         z = _z(self.params.level)
-        return max(0.0, count - z * se), min(float(n_images), count + z * se)
+        return np.maximum(0.0, count - z * se), np.minimum(n_images.astype(np.float64),
+                                                            count + z * se)
 
 
 @lru_cache(maxsize=8)
