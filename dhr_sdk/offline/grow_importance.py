@@ -3,7 +3,8 @@
 Equal to :func:`dhr_sdk.offline.importance.build_importance_list` of the grown graph (rows
 by score descending, equal scores by code bytes ascending, images ascending in a row), but
 the rows of untouched nodes keep their stored order: only the touched rows are sorted (by
-score alone, then by code within runs of equal scores) and merged in by binary search.
+score alone, then by code within runs of equal scores) and merged in by binary search
+(or, when most nodes are touched, all rows are sorted that way).
 """
 
 from __future__ import annotations
@@ -80,16 +81,15 @@ def _before(u_scores: np.ndarray, u_words: list[np.ndarray], t_scores: np.ndarra
     return lo
 
 
-def grown_importance(n_bits: int, old: StoredRows, codes: np.ndarray, scores: np.ndarray,
-                     counts: np.ndarray, touched: np.ndarray, new_image_nodes: np.ndarray
-                     ) -> ImportanceList:
-    """The importance list of the grown graph (nodes' ``codes``, ``scores``, image
-    ``counts``; ``touched`` marks nodes whose score or row changed, which must include
-    every new node). ``new_image_nodes`` is the node of each new image: image indices
-    follow the old ones, so the new images extend their rows in ascending order."""
-    m0, m = old.node_of_row.size, codes.shape[0]
-    u_nodes = old.node_of_row[~touched[old.node_of_row]]
-    keys = _byte_keys(codes)
+def _row_nodes(node_of_row: np.ndarray, keys: list[np.ndarray], scores: np.ndarray,
+               touched: np.ndarray) -> np.ndarray:
+    """The node of each row of the grown list. When at least half the nodes are touched,
+    sorting them all costs less than sorting the touched ones and merging (same order:
+    the tie rule is a total order on distinct codes)."""
+    m = touched.size
+    if 2 * int(np.count_nonzero(touched)) >= m:
+        return sorted_nodes(keys, scores, np.arange(m))
+    u_nodes = node_of_row[~touched[node_of_row]]
     t_nodes = sorted_nodes(keys, scores, np.flatnonzero(touched))
     u_keys, t_keys = [k[u_nodes] for k in keys[::-1]], [k[t_nodes] for k in keys[::-1]]
     t_pos = np.arange(t_nodes.size) + _before(scores[u_nodes], u_keys, scores[t_nodes], t_keys)
@@ -98,6 +98,18 @@ def grown_importance(n_bits: int, old: StoredRows, codes: np.ndarray, scores: np
     final = np.empty(m, dtype=np.int64)
     final[t_pos] = t_nodes
     final[~is_t] = u_nodes
+    return final
+
+
+def grown_importance(n_bits: int, old: StoredRows, codes: np.ndarray, scores: np.ndarray,
+                     counts: np.ndarray, touched: np.ndarray, new_image_nodes: np.ndarray
+                     ) -> ImportanceList:
+    """The importance list of the grown graph (nodes' ``codes``, ``scores``, image
+    ``counts``; ``touched`` marks nodes whose score or row changed, which must include
+    every new node). ``new_image_nodes`` is the node of each new image: image indices
+    follow the old ones, so the new images extend their rows in ascending order."""
+    m0, m = old.node_of_row.size, codes.shape[0]
+    final = _row_nodes(old.node_of_row, _byte_keys(codes), scores, touched)
     n_counts = counts[final].astype(np.int64)
     indptr = np.zeros(m + 1, dtype=np.int64)
     np.cumsum(n_counts, out=indptr[1:])

@@ -39,3 +39,22 @@ def test_sorted_nodes_follows_the_tie_rule() -> None:
     scores[nodes] = distinct
     want = nodes[np.argsort(-scores[nodes])]
     np.testing.assert_array_equal(sorted_nodes(_byte_keys(codes), scores, nodes), want)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.45, 0.55, 0.9])
+def test_row_order_merged_or_sorted_equals_a_full_sort(fraction: float) -> None:
+    from dhr_sdk.offline.grow_importance import _row_nodes
+
+    rng = np.random.default_rng(int(fraction * 100))
+    codes = np.unique(rng.integers(0, 256, size=(4000, 8), dtype=np.uint8), axis=0)
+    codes = codes[rng.permutation(codes.shape[0])]
+    m = codes.shape[0]
+    m0 = m - 300  # the last 300 nodes are new (always touched)
+    keys = _byte_keys(codes)
+    old_scores = rng.integers(0, 30, size=m0) / 3.0
+    node_of_row = np.lexsort((*_byte_keys(codes[:m0]), -old_scores))
+    touched = np.concatenate([rng.random(m0) < fraction, np.ones(m - m0, bool)])
+    scores = np.concatenate([old_scores, np.zeros(m - m0)])
+    scores[touched] = rng.integers(0, 30, size=int(touched.sum())) / 3.0
+    want = np.lexsort((*keys, -scores))
+    np.testing.assert_array_equal(_row_nodes(node_of_row, keys, scores, touched), want)
