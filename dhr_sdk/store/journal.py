@@ -56,7 +56,7 @@ class _Overlay(io.RawIOBase):
         self.size = self.old_size = os.fstat(fd).st_size
         self.pos = 0
         self.pages: dict[int, bytearray] = {}
-        self.original: dict[int, bytes] = {}
+        self.original: dict[int, bytes | memoryview] = {}
 
     def readable(self) -> bool:
         return True
@@ -88,10 +88,12 @@ class _Overlay(io.RawIOBase):
             start = page * PAGE
             old = (os.pread(self.fd, min((end + 1) * PAGE, self.old_size) - start, start)
                    if start < self.old_size else b"")
+            view = memoryview(old)
             for p in range(page, end + 1):
-                part = old[(p - page) * PAGE:(p - page + 1) * PAGE]
-                buf = bytearray(PAGE)
-                buf[:len(part)] = part
+                part = view[(p - page) * PAGE:(p - page + 1) * PAGE]  # no copy
+                buf = bytearray(part)
+                if len(buf) < PAGE:
+                    buf.extend(bytes(PAGE - len(buf)))
                 self.pages[p], self.original[p] = buf, part
             page = end + 1
 
@@ -150,7 +152,7 @@ class _Overlay(io.RawIOBase):
             if run:
                 start = run[0] * PAGE
                 out.append((start, b"".join(self.original[p] for p in run),
-                            b"".join(bytes(self.pages[p][:min(PAGE, self.size - p * PAGE)])
+                            b"".join(memoryview(self.pages[p])[:min(PAGE, self.size - p * PAGE)]
                                      for p in run)))
                 run.clear()
 
@@ -158,8 +160,9 @@ class _Overlay(io.RawIOBase):
             start = page * PAGE
             if start >= self.size:
                 continue
-            new = self.pages[page][:min(PAGE, self.size - start)]
-            if new == self.original[page]:
+            buf = self.pages[page]
+            new = buf if start + PAGE <= self.size else buf[:self.size - start]
+            if new == self.original[page]:  # bytearray against bytes: one memcmp
                 close()
                 continue
             if run and (run[-1] != page - 1 or len(run) >= RUN):
