@@ -22,8 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from dhr_sdk.data.images import UnreadableImage, load_rgb
 
 #: Longest side of a thumbnail on the page, in CSS pixels.
@@ -70,6 +68,8 @@ class Thumbnails:
             scale = self.size / max(img.size)
             width, height = (max(1, round(side * scale)) for side in img.size)
             if scale < 1:
+                from PIL import Image  # with the first thumbnail (start-up: docs/cli.md)
+
                 img = img.resize((width, height), Image.Resampling.LANCZOS)
             buf = io.BytesIO()
             img.save(buf, format="PNG")
