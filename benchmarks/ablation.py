@@ -26,6 +26,7 @@ is regenerated from it. ``--only-markdown`` regenerates the page.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shlex
@@ -74,8 +75,10 @@ VARIANTS: dict[str, tuple[Variant, ...]] = {
                 "Eq. (7) without the first-order term (beta 0, alpha takes its weight)"),
         Variant("varrho 1.0", {"varrho": 1.0}, "Eq. (2) Tanh(varrho x), varrho in (0, 1] "
                 "(paper 0.2)"),
-        Variant("AE, not SAE", {"sae_hidden": ()}, "one encoder layer row -> code (the "
+        Variant("AE (one layer)", {"sae_hidden": ()}, "one encoder layer row -> code (the "
                 "paper's Table 2 'SDNE (AE)')"),
+        Variant("AE + varrho 1.0", {"sae_hidden": (), "varrho": 1.0}, "the two best single "
+                "changes together (both within the paper's choices)"),
         Variant("no pre-training", {"pretrain_epochs": 0}, "SAE fine-tuned from random "
                 "weights (no greedy layer-wise pre-training)"),
         Variant("raw cosines", {"center": False}, "Eq. (1) on the features as they are "
@@ -192,6 +195,18 @@ def load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {"rows": {}}
 
 
+def store_row(path: Path, key: str, row: dict[str, Any]) -> None:
+    """Merge one row into the results file under an exclusive lock (several variant lists
+    may run side by side)."""
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stored = load(path)
+        stored["rows"][key] = row
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+
+
 def run(args: argparse.Namespace, argv: list[str]) -> None:
     prog = Progress()
     command = shlex.join(["python", "benchmarks/ablation.py", *argv])
@@ -228,9 +243,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> None:
         if bits is not None:
             row["targets"] = {"train_map_1000": train_code_map(bits, train_labels),
                               **bit_stats(bits)}
-        stored = load(path)
-        stored["rows"][f"{base}/{key}"] = row
-        path.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
+        store_row(path, f"{base}/{key}", row)
         print(f"{key}: mAP@1000 {row['map_1000']:.4f}, {res.fit_seconds:.0f} s fit", flush=True)
 
 
@@ -244,9 +257,10 @@ def markdown(hasher: str) -> str:
              "(1,000 queries, the rest as database, min(5,000, database) training images "
              "from it), hasher seed 0. *Targets*: the stage-1 targets as codes of the "
              "training images (1,000 of them query the other training images; for ITQ its "
-             "codes of the training set), their distinct codes, mean |share of ones − 0.5| "
-             "and mean |correlation| between bits. Shared 2-core machine: fit seconds depend "
-             "on the load (1-minute load average in the last column).", ""]
+             "codes of the training set), their distinct codes, mean abs(share of ones − "
+             "0.5) (imbalance) and mean abs(correlation) between bits. Shared 2-core "
+             "machine: fit seconds depend on the load (1-minute load average in the last "
+             "column).", ""]
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows.values():
         g = f"{row['dataset']}, {row['backbone']}, {row['bits']} bits, split seed {row['seed']}"
@@ -255,7 +269,7 @@ def markdown(hasher: str) -> str:
         by = {r["variant"]: r for r in grp}
         default = by.get("default", {}).get("map_1000")
         lines += [f"## {g}", "", "| variant | what it tests | mAP@1000 | Δ vs default | "
-                  "codes | targets mAP@1000 | targets codes | imbalance | |corr| | fit s | "
+                  "codes | targets mAP@1000 | targets codes | imbalance | mean abs corr | fit s | "
                   "load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         keys = [f"ref {r}" for r in REFERENCES] + order
         for key in keys:
@@ -271,8 +285,32 @@ def markdown(hasher: str) -> str:
             lines.append(f"| {key} | {what} | {r['map_1000']:.3f} | {delta} | "
                          f"{r['distinct_codes']} | {tcells} | {r['fit_seconds']:.0f} | "
                          f"{r['load_average']:.1f} |")
-        lines.append("")
+        lines += ["", *findings(by), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def findings(by: dict[str, dict[str, Any]]) -> list[str]:
+    """What the rows of one group say, read off the numbers."""
+    out: list[str] = []
+    itq, default, teacher = by.get("ref itq"), by.get("default"), by.get(TEACHER)
+    if itq and teacher:
+        out.append(f"- Stage 2 taught ITQ's codes scores {teacher['map_1000']:.3f} against "
+                   f"ITQ's own {itq['map_1000']:.3f}: the hash head reproduces the targets it "
+                   "is given.")
+    if itq and default and default.get("targets") and itq.get("targets"):
+        d, i = default["targets"], itq["targets"]
+        out.append(f"- The default's stage-1 targets score {d['train_map_1000']:.3f} as codes "
+                   f"of the training images against ITQ's {i['train_map_1000']:.3f}; their "
+                   f"bits are more correlated (mean |corr| {d['abs_corr']:.3f} vs "
+                   f"{i['abs_corr']:.3f}) and fewer codes are distinct ({d['distinct']} vs "
+                   f"{i['distinct']}).")
+    variants = [r for k, r in by.items() if not k.startswith("ref ") and k != TEACHER]
+    if itq and variants:
+        best = max(variants, key=lambda r: r["map_1000"])
+        above = "above" if best["map_1000"] > itq["map_1000"] else "below"
+        out.append(f"- Best of the {len(variants)} variants run: {best['variant']} "
+                   f"{best['map_1000']:.3f}, {above} ITQ ({itq['map_1000']:.3f}).")
+    return out
 
 
 def main(argv: list[str]) -> None:
