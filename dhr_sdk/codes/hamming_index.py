@@ -53,6 +53,28 @@ def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndar
     return rows, np.arange(rows.shape[0]) + shift[rows]
 
 
+def _first_block(xors: list[np.ndarray], masks: np.ndarray, block: int,
+                 exact: bool) -> np.ndarray:
+    """Which pairs (given by their XOR words) agree on ``block`` and on no earlier block:
+    each pair is reported once, in its first agreeing block. ``exact``: keys are the
+    block's bits, so agreement on ``block`` itself needs no check (multi-word keys are
+    hashes)."""
+    keep = np.ones(xors[0].shape[0], dtype=bool)
+
+    def agrees(b: int) -> np.ndarray:
+        out = np.ones(keep.shape[0], dtype=bool)
+        for x, mask in zip(xors, masks[b], strict=True):
+            if mask:
+                out &= (x & mask) == 0
+        return out
+
+    if not exact:
+        keep &= agrees(block)
+    for earlier in range(block):
+        keep &= ~agrees(earlier)
+    return keep
+
+
 def _verify(a_cols: list[np.ndarray], ai: np.ndarray, b_cols: list[np.ndarray],
             bi: np.ndarray, masks: np.ndarray, block: int,
             radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,19 +87,7 @@ def _verify(a_cols: list[np.ndarray], ai: np.ndarray, b_cols: list[np.ndarray],
     for x in xors[1:]:
         dist += np.bitwise_count(x)
     near = np.flatnonzero(dist <= radius)
-    xors = [x[near] for x in xors]
-
-    def agrees(b: int) -> np.ndarray:
-        out = np.ones(near.shape[0], dtype=bool)
-        for x, mask in zip(xors, masks[b], strict=True):
-            if mask:
-                out &= (x & mask) == 0
-        return out
-
-    keep = agrees(block)
-    for earlier in range(block):
-        keep &= ~agrees(earlier)
-    sel = near[keep]
+    sel = near[_first_block([x[near] for x in xors], masks, block, exact=False)]
     return sel, dist[sel].astype(np.int64)
 
 
@@ -330,28 +340,6 @@ class _Tiles:
         later = np.flatnonzero(col > row)
         first = np.repeat(r0, counts)[later]
         return row[later] + first, col[later] + first
-
-
-def _first_block(xors: list[np.ndarray], masks: np.ndarray, block: int,
-                 exact: bool) -> np.ndarray:
-    """Which pairs (given by their XOR words) agree on ``block`` and on no earlier block:
-    each pair is reported once, in its first agreeing block. ``exact``: keys are the
-    block's bits, so agreement on ``block`` itself needs no check (multi-word keys are
-    hashes)."""
-    keep = np.ones(xors[0].shape[0], dtype=bool)
-
-    def agrees(b: int) -> np.ndarray:
-        out = np.ones(keep.shape[0], dtype=bool)
-        for x, mask in zip(xors, masks[b], strict=True):
-            if mask:
-                out &= (x & mask) == 0
-        return out
-
-    if not exact:
-        keep &= agrees(block)
-    for earlier in range(block):
-        keep &= ~agrees(earlier)
-    return keep
 
 
 def _sorted_pairs(out_i: list[np.ndarray], out_j: list[np.ndarray], out_d: list[np.ndarray],
