@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -39,3 +40,10 @@ def fail(*args: object) -> str:
 def digest(path: Path) -> str:
     """SHA-256 of a file's bytes (stores must stay unchanged by read-only commands)."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

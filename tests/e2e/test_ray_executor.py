@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.model.hash_model import load_model
 from dhr_sdk.offline.executor import Job, LocalExecutor
 from dhr_sdk.offline.pipeline import FeatureOptions
-from tests.clitools import run, write_images
+from tests.clitools import free_port, run, write_images
 from tests.plugintools import backbone, graph_and_ranker, hasher
 from tests.storetools import assert_same_stores
 
@@ -97,12 +96,6 @@ def test_in_process_cluster_gives_the_local_stores(world: dict[str, Path],
     assert ray.is_initialized()  # a Ray the caller started is left running
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _session_pids(sid: int) -> list[int]:
     """Processes of session ``sid`` still alive (not zombies)."""
     out = subprocess.run(["ps", "-eo", "pid=,sid=,stat="], capture_output=True, text=True,
@@ -118,7 +111,7 @@ def head() -> Iterator[str]:
     own, so the head listens there). It returns once the head is up; afterwards every
     process of that session is killed, and none may survive."""
     tmp = Path(tempfile.mkdtemp(prefix="dhr-ray-"))
-    port = _free_port()
+    port = free_port()
     ray_bin = Path(sys.executable).with_name("ray")
     start = subprocess.Popen(
         [str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from dhr_sdk.cli.main import cli
 from dhr_sdk.core.errors import DhrError
 from dhr_sdk.serve.app import PROCESS_HEADER, create_app
 from dhr_sdk.store import Store
+from tests.clitools import free_port
 from tests.serve.servetools import Server, upload
 
 
@@ -123,10 +123,7 @@ def test_dhr_starts_without_the_web_stack() -> None:
 
 
 def test_dhr_serve_command(world: dict[str, Path]) -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     dhr = Path(sys.executable).parent / "dhr"
     proc = subprocess.Popen([str(dhr), "serve", str(world["served"] / "zeros.h5"), "--port",
                              str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -171,14 +168,6 @@ def test_watch_picks_up_a_rebuilt_store(world: dict[str, Path], tmp_path: Path) 
         assert client.post("/v1/reload").json()["unchanged"] == ["ones", "zeros"]
 
 
-def _free_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    sock.close()
-    return port
-
-
 def _answers_by_process(url: str, request: dict[str, Any], n: int) -> dict[str, set[float]]:
     """``n`` concurrent requests on separate connections: the zeros count each server
     process answered."""
@@ -203,7 +192,7 @@ def test_dhr_serve_workers_share_the_port_and_follow_rebuilds(world: dict[str, P
     served.mkdir()
     for name in ("zeros", "ones"):
         shutil.copy(world["tmp"] / f"{name}.h5", served / f"{name}.h5")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     dhr = Path(sys.executable).parent / "dhr"
     proc = subprocess.Popen([str(dhr), "serve", str(served), "--port", str(port), "--workers",
