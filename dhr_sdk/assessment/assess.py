@@ -60,8 +60,8 @@ class CollectionResult:
         """The collection's matched images, nearest first, then higher importance score.
 
         Each image appears once, with its nearest requirement image and its ``index`` in the
-        store; ``requirement_image``
-        restricts to the matches of that one requirement image. ``limit=None``: all.
+        store; ``requirement_image`` restricts to the matches of that one requirement image.
+        ``limit=None``: all.
         """
         il = self.target.importance
         pairs = self.assessment.pairs
