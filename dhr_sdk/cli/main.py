@@ -6,6 +6,7 @@ imports only the library modules it uses (docs/cli.md, "Start-up").
 
 from __future__ import annotations
 
+import gc
 import importlib
 import warnings
 from typing import Any
@@ -80,4 +81,8 @@ def cli() -> None:
 
 
 def main() -> None:
+    # Everything imported so far (numpy, scipy, h5py, pydantic and the library's models)
+    # lives as long as the process: frozen, the garbage collector never walks it again,
+    # shutdown's final collection included (~0.05 s of a 0.3 s command; docs/cli.md).
+    gc.freeze()
     cli(prog_name="dhr")
