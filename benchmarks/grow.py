@@ -26,14 +26,22 @@ first million codes is built once (untimed); then, in the same run and best of
   ``dhr build`` reads and checks them: 2 GB here) is not included in the rebuild;
 * **in memory**: the same two computations without the store (``grow_graph`` +
   ``rerank_closed`` + importance list against the ``hamming`` builder + the ``cpr`` ranker +
-  importance list), which is what the incremental path changes.
+  importance list), which is what the incremental path changes;
+* **a series of adds** (``--series``, 0 skips it): that many successive adds of ``--add``
+  more codes from the store's clusters into one copy of the store, each timed with the
+  compaction it may trigger (``dhr add`` rewrites its scores and importance list into fresh
+  space and compacts the file when dead bytes exceed half of it), with the file size after
+  each; the mean time per add, compactions included, is compared with the rebuilds above.
 
-Both results are checked equal (same edges, scores and importance list).
+Both results are checked equal (same edges, scores and importance list). The store copy
+that an add edits is fsynced before the add is timed: the add's own fsync would otherwise
+also write out the copy's dirty pages (a store in use was written long before).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -71,6 +79,47 @@ def _store(path: Path, codes: np.ndarray, tmp: Path) -> None:
 
     np.save(tmp / "codes.npy", codes)
     import_codes(path, tmp / "codes.npy", overwrite=True)
+
+
+def _copy(src: Path, dst: Path) -> None:
+    """``dst`` := ``src``, on disk (so that a timed fsync of ``dst`` writes only the add)."""
+    shutil.copy(src, dst)
+    with open(dst, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _more_codes(n: int, bits: int, centres: int, flip: float, seed: int) -> np.ndarray:
+    """``n`` more codes around the centres of ``clustered_codes(..., seed=0)`` (its other
+    draws from ``seed``)."""
+    from dhr_sdk.codes.packing import pack_bits
+
+    c = np.random.default_rng(0).integers(0, 2, size=(centres, bits), dtype=np.uint8)
+    rng = np.random.default_rng(seed)
+    b = c[rng.integers(0, centres, size=n)]
+    b ^= (rng.random((n, bits)) < flip).astype(np.uint8)
+    return pack_bits(b)
+
+
+def _series(args: argparse.Namespace, base: Path, tmp: Path) -> list[tuple[float, bool, int, int]]:
+    """Successive adds into one copy of ``base``: (seconds, compacted, file bytes, dead
+    bytes) after each."""
+    from dhr_sdk.offline.grow import add_codes
+    from dhr_sdk.store.compaction import space
+
+    path = tmp / "series.h5"
+    _copy(base, path)
+    more = _more_codes(args.add * args.series, args.bits, args.centres, args.flip, seed=3)
+    out = []
+    for k in range(args.series):
+        first = args.n + args.add * (k + 1)  # names after the first add's
+        names = [f"{i:08d}" for i in range(first, first + args.add)]
+        start = time.perf_counter()
+        rep = add_codes(path, more[k * args.add:(k + 1) * args.add], names)
+        seconds = time.perf_counter() - start
+        got = space(path)
+        out.append((seconds, rep.compacted, got.file_bytes, got.dead_bytes))
+    path.unlink()
+    return out
 
 
 def _features(n: int, dim: int, centres: int, noise: float, seed: int) -> np.ndarray:
@@ -114,7 +163,7 @@ def _encoded(args: argparse.Namespace, builder: Any, ranker: Any, tmp: Path,
         import_codes(full, tmp / "fall.npy", overwrite=True)
         graph_and_rank(full, builder, ranker)
 
-    t_add, rep = _best(add, args.repeat, lambda: shutil.copy(base, grown))
+    t_add, rep = _best(add, args.repeat, lambda: _copy(base, grown))
     t_full, _ = _best(rebuild, args.repeat)
     a, b = Store(grown).read_importance(), Store(full).read_importance()
     same = all(np.array_equal(getattr(a, c), getattr(b, c))
@@ -138,6 +187,8 @@ def main() -> None:
                     help="Feature dimension of the scenario with encoding (0: skip it)")
     ap.add_argument("--feature-noise", type=float, default=0.25,
                     help="Noise of the synthetic features around their centre")
+    ap.add_argument("--series", type=int, default=10,
+                    help="Successive adds into one store, compactions included (0: skip)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--target", type=float, default=20.0)
     args = ap.parse_args()
@@ -172,7 +223,7 @@ def main() -> None:
             everything = np.concatenate([old, added])
             _store(full, everything, tmp)
             t_add, rep = _best(lambda added=added: add_codes(grown, added, names),
-                               args.repeat, lambda: shutil.copy(base, grown))
+                               args.repeat, lambda: _copy(base, grown))
             t_full, _ = _best(lambda: graph_and_rank(full, builder, ranker),
                               args.repeat)
             np.save(tmp / "all.npy", everything)
@@ -189,6 +240,7 @@ def main() -> None:
             store_rows.append((label, t_add, t_full, t_import, rep))
             if label.startswith("1 % from all"):
                 report = rep
+        series = _series(args, base, tmp) if args.series else []
         s = Store(base)
         graph, rank = s.read_graph(), s.read_rank()
         for path in (grown, full):
@@ -237,6 +289,17 @@ def main() -> None:
         print(f"with encoding: {e_rep.nodes:,} nodes, {e_rep.edges:,} edges, "
               f"{e_rep.new_distinct_codes:,} new distinct codes, {e_rep.components_reranked:,} "
               f"of {e_rep.components:,} components re-ranked.")
+    if series:
+        print()
+        print(_table(["add", "seconds", "compacted", "file (MB)", "dead (MB)"],
+                     [[str(k + 1), f"{t:.2f}", "yes" if c else "", f"{f / 1e6:.1f}",
+                       f"{d / 1e6:.1f}"] for k, (t, c, f, d) in enumerate(series)]))
+        mean = sum(t for t, *_ in series) / len(series)
+        t_full, t_import = store_rows[0][2], store_rows[0][3]
+        print(f"\n{len(series)} successive adds of {args.add:,}: {mean:.2f} s per add with "
+              f"{sum(c for _, c, *_ in series)} compaction(s); "
+              f"{t_full / mean:.1f}x / {t_import / mean:.1f}x faster than the rebuilds of "
+              "the first scenario (graph + rank / import + graph + rank).")
     checks = []
     for label, t_add, t_full, t_import, _ in store_rows:
         checks += [(f"store, {label}, against graph + rank", t_full / t_add),

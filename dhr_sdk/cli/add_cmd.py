@@ -24,8 +24,9 @@ def add_command(store: Path, images: tuple[Path, ...], batch_size: int, workers:
     with STORE's model; their codes are appended, the merged graph is updated at the new
     codes, and the rank is redone: only on the touched components when STORE was ranked
     by cpr with solver=closed (the default), on the whole graph otherwise. A format 2.0
-    STORE is edited in place through a rollback journal, others are replaced once; a kill
-    leaves STORE as it was or grown, and the result equals a rebuild of all images.
+    STORE is edited in place through a rollback journal (and rewritten without its dead
+    space once that exceeds half of the file), others are replaced once; a kill leaves
+    STORE as it was or grown, and the result equals a rebuild of all images.
     Unreadable images are skipped with their reason; images already in STORE are refused.
     """
     report = add_images(store, list(images), batch_size=batch_size, workers=workers,
@@ -38,8 +39,8 @@ def add_command(store: Path, images: tuple[Path, ...], batch_size: int, workers:
     click.echo(f"{report.store}: added {report.images_added} images "
                f"({len(report.skipped)} skipped), {report.images} in all; "
                f"{report.new_distinct_codes} new distinct codes, {report.new_edges} new edges; "
-               f"re-ranked {report.components_reranked} of {report.components} components "
-               f"({report.seconds:.3g} s)")
+               f"re-ranked {report.components_reranked} of {report.components} components"
+               f"{'; compacted the store' if report.compacted else ''} ({report.seconds:.3g} s)")
     if report.reason:
         click.echo(f"note: {report.reason}", err=True)
     for key in report.dropped_features:

@@ -7,6 +7,9 @@ is redone on the touched components when the store's ranker is CPR's undamped cl
 (every other ranker setting re-ranks the whole grown graph, and the report says so), and
 the importance list is rebuilt. Everything lands in one store replacement, with the
 provenance a full ``dhr build`` would record; the result equals a rebuild from all images.
+A format 2.0 store ranked by the closed form grows in place instead
+(:mod:`dhr_sdk.offline.grow_inplace`), and is compacted when the dead space that leaves
+exceeds half of the file (:mod:`dhr_sdk.store.compaction`).
 :func:`add_images` encodes image files with the store's own model first.
 """
 
@@ -32,6 +35,7 @@ from dhr_sdk.offline.grow_graph import GraphGrowth, grow_graph, rerank_closed
 from dhr_sdk.offline.grow_inplace import add_in_place
 from dhr_sdk.offline.importance import TIE_RULE, build_importance_list
 from dhr_sdk.store import CodesRecord, CollectionRecord, FeaturesRecord, Store, staged
+from dhr_sdk.store.compaction import compact_if_wasteful
 from dhr_sdk.store.growth import (
     CollectionHead,
     codes_bits,
@@ -60,6 +64,9 @@ class GrowthReport:
     """Why everything was re-ranked (empty for ``touched``)."""
     skipped: list[dict[str, str]] = field(default_factory=list)
     dropped_features: list[str] = field(default_factory=list)
+    compacted: bool = False
+    """Whether the store was then rewritten without its dead space (in-place growth leaves
+    the old copies of rewritten datasets behind: :mod:`dhr_sdk.store.compaction`)."""
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,11 +193,13 @@ def add_codes(store_path: str | Path, codes: np.ndarray, names: Sequence[str], *
     if base is not None:  # format 2.0: grow in place, touched components only
         fields = add_in_place(store, base, codes, col, names, gone, features or {}, builder,
                               ranker, start, progress)
-        report = GrowthReport(**fields, seconds=round(time.perf_counter() - start, 4))
+        compacted = compact_if_wasteful(store_path)
+        report = GrowthReport(**fields, compacted=compacted,
+                              seconds=round(time.perf_counter() - start, 4))
         progress.log(f"added {report.images_added} images in place: "
                      f"{report.new_distinct_codes} new codes, {report.new_edges} new edges, "
                      f"re-ranked {report.components_reranked} of {report.components} "
-                     "components")
+                     "components" + (", then compacted the store" if compacted else ""))
         return report
     if not col.image_ids:
         col = _grown_collection(store.read_collection(), names, gone)

@@ -25,8 +25,9 @@ from dhr_sdk.core.types import ImportanceList, RankResult
 from dhr_sdk.store import format as fmt
 from dhr_sdk.store import integrity as chk
 from dhr_sdk.store import segments
+from dhr_sdk.store.compaction import DEAD, recorded_dead
 from dhr_sdk.store.format import Provenance
-from dhr_sdk.store.journal import journaled_edit
+from dhr_sdk.store.journal import PAGE, journaled_edit
 from dhr_sdk.store.store import Store
 
 
@@ -165,27 +166,59 @@ class GrowthWrite:
     dataset whose new content starts with them only appends."""
 
 
-def _rewrite(group: h5py.Group, name: str, values: np.ndarray,
+FRESH = ".fresh"
+"""Suffix of a rewritten dataset while it is written into fresh space (renamed at the end)."""
+
+
+def _pages_changed(previous: np.ndarray, values: np.ndarray) -> float:
+    """The fraction of ``previous``'s journal pages whose rows differ in ``values``."""
+    n = previous.shape[0]
+    if not n:
+        return 0.0
+    per_page = max(1, PAGE // max(1, previous[:1].nbytes))
+    diff = previous != values[:n]
+    rows = np.flatnonzero(diff.reshape(n, -1).any(axis=1) if diff.ndim > 1 else diff)
+    return np.unique(rows // per_page).size / -(-n // per_page)
+
+
+def _rewrite(group: h5py.Group, name: str, values: np.ndarray, fresh: list[h5py.Dataset],
              previous: np.ndarray | None = None) -> None:
-    """``group/name`` := ``values``: only the new rows when its stored rows are
-    ``previous`` (read and checked by this growth) and ``values`` starts with them; else in
-    place when it is resizable (pages whose bytes do not change are then neither journaled
-    nor written), else as a new appendable dataset."""
+    """``group/name`` := ``values``. Only the new rows are written when its stored rows are
+    ``previous`` (read and checked by this growth) and ``values`` starts with them; the
+    rows are overwritten in place when ``previous`` says that at most half of its pages
+    change (the journal then keeps the old bytes of those pages only); otherwise the values
+    go to a new dataset ``name`` + :data:`FRESH`, allocated after the old end of the file
+    (nothing to journal), which :func:`_swap_fresh` puts in place of the old one (whose
+    space is then dead, until :mod:`dhr_sdk.store.compaction` rewrites the file)."""
     ds = group.get(name)
     fits = isinstance(ds, h5py.Dataset) and ds.maxshape[0] is None and \
-        ds.dtype == values.dtype and ds.shape[1:] == values.shape[1:]
-    if fits and previous is not None and ds.shape[0] == previous.shape[0] <= values.shape[0] \
-            and segments.segmented(ds) and np.array_equal(previous, values[:previous.shape[0]]):
-        segments.append_rows(ds, values[previous.shape[0]:])
-        return
-    if fits:
-        ds.resize(values.shape[0], axis=0)
-        ds[...] = values
-        segments.seal(ds, values)
-        return
-    if name in group:
-        del group[name]
-    fmt.write_array(group, name, values, appendable=True)
+        ds.dtype == values.dtype and ds.shape[1:] == values.shape[1:] and segments.segmented(ds)
+    if fits and previous is not None and ds.shape[0] == previous.shape[0] <= values.shape[0]:
+        if np.array_equal(previous, values[:previous.shape[0]]):
+            segments.append_rows(ds, values[previous.shape[0]:])
+            return
+        if _pages_changed(previous, values) <= 0.5:
+            ds.resize(values.shape[0], axis=0)
+            ds[...] = values
+            segments.seal(ds, values)
+            return
+    fresh.append(fmt.write_array(group, name + FRESH, values, appendable=True))
+
+
+def _swap_fresh(fresh: list[h5py.Dataset]) -> int:
+    """Replace each old dataset by its fresh copy (after every fresh one is allocated, so
+    that none of them reuses the space the old ones free: the flush allocates the chunks
+    HDF5's chunk cache still holds). Returns the bytes the old copies occupied."""
+    if fresh:
+        fresh[0].file.flush()
+    dead = 0
+    for ds in fresh:
+        group, name = ds.parent, ds.name.rsplit("/", 1)[1][:-len(FRESH)]
+        if name in group:
+            dead += int(group[name].id.get_storage_size())
+            del group[name]
+        group.move(name + FRESH, name)
+    return dead
 
 
 def _appendable(group: h5py.Group, name: str, dtype: Any) -> h5py.Dataset:
@@ -223,13 +256,14 @@ def write_growth(path: str | Path, w: GrowthWrite) -> None:
         for name, values, dtype in zip(("i", "j", "weight"), w.edges,
                                        (np.int64, np.int64, np.float64), strict=True):
             segments.append_rows(_appendable(added, name, dtype), values.astype(dtype))
+        fresh: list[h5py.Dataset] = []
         for name, dtype in (("node_counts", np.int64), ("node_components", np.int64),
                             ("node_degree", np.float64)):
-            _rewrite(g, name, getattr(w, name).astype(dtype), w.previous.get(name))
+            _rewrite(g, name, getattr(w, name).astype(dtype), fresh, w.previous.get(name))
         g.attrs["components"] = w.n_components
         w.graph_provenance.write(g)
         r = h5["rank"]
-        _rewrite(r, "node_scores", w.rank.node_scores.astype(np.float64),
+        _rewrite(r, "node_scores", w.rank.node_scores.astype(np.float64), fresh,
                  w.previous.get("node_scores"))
         r.attrs["info"] = json.dumps(w.rank.info, sort_keys=True)
         w.rank_provenance.write(r)
@@ -237,8 +271,9 @@ def write_growth(path: str | Path, w: GrowthWrite) -> None:
         il = w.importance
         for name, arr in (("H", il.codes), ("S", il.scores), ("N", il.counts),
                           ("D_indptr", il.members_indptr), ("D", il.members)):
-            _rewrite(imp, name, arr)
-        _rewrite(imp, "O", il.order, il.order[:imp["O"].shape[0]])  # 1..m: only new rows
+            _rewrite(imp, name, arr, fresh)  # rows move: most pages change
+        _rewrite(imp, "O", il.order, fresh, il.order[:imp["O"].shape[0]])  # 1..m: new rows
+        h5.attrs[DEAD] = recorded_dead(h5) + _swap_fresh(fresh)
         imp.attrs["tie_rule"] = w.tie_rule
         imp.attrs["created"] = fmt.now()
         for name in written:

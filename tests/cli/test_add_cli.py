@@ -19,7 +19,7 @@ from dhr_sdk.store import Store
 
 KEYS = {"store", "images_added", "images", "new_distinct_codes", "nodes", "new_edges", "edges",
         "components_reranked", "components", "reranked", "reason", "skipped",
-        "dropped_features", "seconds"}
+        "dropped_features", "compacted", "seconds"}
 
 
 def _write(folder: Path, images: np.ndarray, start: int) -> None:
