@@ -82,7 +82,7 @@ def serve(stores: tuple[Path, ...], host: str, port: int, assessor: str,
         return
     started = time.perf_counter()
     app = create_app(list(stores), assessor=assessor, params=assessor_params, limits=limits,
-                     watch=interval)
+                     watch=interval, freeze_heap=True)
     state = app.state.dhr
     if not quiet:
         click.echo(f"loaded {len(state.collections)} collection(s), {len(state.models)} "

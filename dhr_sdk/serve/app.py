@@ -172,11 +172,13 @@ def _page() -> str:
 
 def create_app(stores: Sequence[str | Path], *, assessor: str = DEFAULT_ASSESSOR,
                params: dict[str, dict[str, Any]] | None = None,
-               limits: Limits | None = None, watch: float = 0.0) -> FastAPI:
+               limits: Limits | None = None, watch: float = 0.0,
+               freeze_heap: bool = False) -> FastAPI:
     """The app serving ``stores`` (files or folders of ``*.h5``), opened now, before the
     first request; ``assessor`` ranks with ``params`` per assessor name (as ``dhr assess``).
-    ``watch > 0``: reload every ``watch`` seconds while the app runs (its lifespan)."""
-    state = ServerState(stores, assessor, params)
+    ``watch > 0``: reload every ``watch`` seconds while the app runs (its lifespan).
+    ``freeze_heap``: see :class:`ServerState` (``dhr serve`` sets it)."""
+    state = ServerState(stores, assessor, params, freeze_heap=freeze_heap)
     limits = limits or Limits()
     page = _page()
     workers = Workers()

@@ -48,4 +48,5 @@ def app() -> FastAPI:
     """One worker's app (uvicorn factory)."""
     s = ServeSettings.from_env()
     return create_app(s.stores, assessor=s.assessor, params=s.params,
-                      limits=Limits(s.max_body_bytes, s.max_images), watch=s.watch)
+                      limits=Limits(s.max_body_bytes, s.max_images), watch=s.watch,
+                      freeze_heap=True)

@@ -3,11 +3,13 @@ web stack, and the ``dhr serve`` command as a real process."""
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
 import sys
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from dhr_sdk.cli import serve_cmd
 from dhr_sdk.cli.main import cli
 from dhr_sdk.core.errors import DhrError
 from dhr_sdk.serve.app import PROCESS_HEADER, create_app
+from dhr_sdk.serve.state import ServerState
 from dhr_sdk.store import Store
 from tests.clitools import free_port
 from tests.serve.servetools import Server, upload
@@ -69,6 +72,43 @@ def test_reload_picks_up_rebuilt_and_new_stores(world: dict[str, Path],
         assert "twos" not in _zeros_count(s.client, world)
     finally:
         s.stop()
+
+
+def test_freeze_heap_hides_resident_state_and_frees_replaced_stores(
+        world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server process freezes what it loaded (full collections skip it), and a reload
+    still frees the store it replaced: the freeze is redone, not stacked."""
+    from dhr_sdk.serve import state as state_module
+
+    freezes: list[int] = []
+
+    def counted() -> None:
+        freezes.append(1)
+        real_freeze()
+
+    real_freeze = state_module.freeze_resident
+    monkeypatch.setattr(state_module, "freeze_resident", counted)
+    served = tmp_path / "stores"
+    served.mkdir()
+    for name in ("zeros.h5", "ones.h5"):
+        shutil.copy(world["tmp"] / name, served / name)
+    gc.unfreeze()
+    assert ServerState([served]).collections and gc.get_freeze_count() == 0  # off by default
+    state = ServerState([served], freeze_heap=True)
+    try:
+        assert gc.get_freeze_count() > 0 and len(freezes) == 1
+        replaced = weakref.ref(state.collections["ones"].target.importance)
+        assert state.reload().unchanged == ["ones", "zeros"]
+        assert len(freezes) == 1  # nothing changed: nothing redone
+        rebuilt = tmp_path / "ones.h5"
+        shutil.copy(world["tmp"] / "zeros.h5", rebuilt)
+        os.replace(rebuilt, served / "ones.h5")
+        assert state.reload().reloaded == ["ones"]
+        assert len(freezes) == 2 and replaced() is None
+        assert state.collections["ones"].target.importance.n_codes == \
+            state.collections["zeros"].target.importance.n_codes
+    finally:
+        gc.unfreeze()
 
 
 def test_each_collection_keeps_its_index(world: dict[str, Path],
