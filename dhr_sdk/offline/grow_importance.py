@@ -29,8 +29,10 @@ class StoredRows:
 
 def _code_ranks(keys: list[np.ndarray]) -> np.ndarray:
     """The rank of each of some distinct codes in byte order (``keys``: their
-    :func:`~dhr_sdk.offline.importance._byte_keys`)."""
-    order = np.argsort(keys[0]) if len(keys) == 1 else np.lexsort(keys)  # distinct: no ties
+    :func:`~dhr_sdk.offline.importance._byte_keys`). A stable sort: node codes are a few
+    ascending runs (the stored nodes, then each growth's new nodes), which it merges in
+    little more than one pass."""
+    order = np.argsort(keys[0], kind="stable") if len(keys) == 1 else np.lexsort(keys)
     ranks = np.empty(order.size, dtype=np.int64)
     ranks[order] = np.arange(order.size)
     return ranks
@@ -41,7 +43,8 @@ def sorted_nodes(keys: list[np.ndarray], scores: np.ndarray, nodes: np.ndarray) 
     ``keys`` are the byte keys of every node's (distinct) code.
 
     One unstable sort on the scores; inside runs of equal scores, one sort on a single
-    integer key (run, rank of the code), instead of a two-key lexsort of every row."""
+    integer key (run, rank of the code among all nodes), instead of a two-key lexsort of
+    every row."""
     order = nodes[np.argsort(-scores[nodes])]
     s = scores[order]
     eq = s[1:] == s[:-1]
@@ -51,7 +54,7 @@ def sorted_nodes(keys: list[np.ndarray], scores: np.ndarray, nodes: np.ndarray) 
     run = np.cumsum(np.concatenate([[True], ~eq]))[tied]
     run -= run[0]
     sub = order[tied]
-    order[tied] = sub[np.argsort(run * sub.size + _code_ranks([k[sub] for k in keys]))]
+    order[tied] = sub[np.argsort(run * scores.size + _code_ranks(keys)[sub])]
     return order
 
 

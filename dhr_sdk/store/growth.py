@@ -176,9 +176,11 @@ def _pages_changed(previous: np.ndarray, values: np.ndarray) -> float:
     if not n:
         return 0.0
     per_page = max(1, PAGE // max(1, previous[:1].nbytes))
-    diff = previous != values[:n]
-    rows = np.flatnonzero(diff.reshape(n, -1).any(axis=1) if diff.ndim > 1 else diff)
-    return np.unique(rows // per_page).size / -(-n // per_page)
+    diff = (previous != values[:n]).reshape(n, -1).any(axis=1)
+    pages = -(-n // per_page)
+    padded = np.zeros(pages * per_page, dtype=bool)
+    padded[:n] = diff
+    return float(padded.reshape(pages, per_page).any(axis=1).mean())
 
 
 def _rewrite(group: h5py.Group, name: str, values: np.ndarray, fresh: list[h5py.Dataset],

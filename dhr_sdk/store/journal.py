@@ -91,9 +91,11 @@ class _Overlay(io.RawIOBase):
             view = memoryview(old)
             for p in range(page, end + 1):
                 part = view[(p - page) * PAGE:(p - page + 1) * PAGE]  # no copy
-                buf = bytearray(part)
-                if len(buf) < PAGE:
-                    buf.extend(bytes(PAGE - len(buf)))
+                if len(part) == PAGE:
+                    buf = bytearray(part)
+                else:  # the old end falls in the page, or the page lies after it
+                    buf = bytearray(PAGE)
+                    buf[:len(part)] = part
                 self.pages[p], self.original[p] = buf, part
             page = end + 1
 

@@ -115,3 +115,20 @@ def test_a_kill_before_the_compacted_copy_replaces_the_store_keeps_it(
         compact(path)
     assert _digest(path) == before
     assert set(Store(path).verify().values()) == {"verified"}
+
+
+@pytest.mark.parametrize("shape", [(10_000,), (5000, 8), (1,)])
+def test_pages_changed_counts_the_journal_pages_that_differ(shape: tuple[int, ...]) -> None:
+    from dhr_sdk.store.growth import _pages_changed
+    from dhr_sdk.store.journal import PAGE
+
+    rng = np.random.default_rng(0)
+    old = rng.integers(0, 100, size=shape).astype(np.int64)
+    new = old.copy()
+    rows = rng.choice(shape[0], size=min(3, shape[0]), replace=False)
+    new[rows] += 1
+    per_page = PAGE // old[:1].nbytes
+    pages = {int(r) // per_page for r in rows}
+    expected = len(pages) / -(-shape[0] // per_page)
+    assert _pages_changed(old, np.concatenate([new, old[:2]])) == pytest.approx(expected)
+    assert _pages_changed(old, old) == 0.0
