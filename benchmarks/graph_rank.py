@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import resource
@@ -49,11 +50,12 @@ def _digest(adj: Any) -> str:
     return h.hexdigest()[:12]
 
 
-def worker_ours(codes: np.ndarray, radius: int, keep: bool = False) -> dict[str, Any]:
+def worker_ours(codes: np.ndarray, radius: int, kernel: str, keep: bool = False
+                ) -> dict[str, Any]:
     from dhr_plugins.graphs.hamming import HammingGraphBuilder
 
     start, cpu = time.perf_counter(), time.process_time()
-    graph = HammingGraphBuilder(radius=radius).build(codes, codes.shape[1] * 8)
+    graph = HammingGraphBuilder(radius=radius, kernel=kernel).build(codes, codes.shape[1] * 8)
     seconds = time.perf_counter() - start
     out: dict[str, Any] = {"seconds": seconds, "cpu": time.process_time() - cpu,
                            "nodes": graph.n_nodes, "edges": graph.n_edges,
@@ -63,11 +65,11 @@ def worker_ours(codes: np.ndarray, radius: int, keep: bool = False) -> dict[str,
     return out
 
 
-def worker_scale(codes: np.ndarray, radius: int) -> dict[str, Any]:
+def worker_scale(codes: np.ndarray, radius: int, kernel: str) -> dict[str, Any]:
     """Graph, then CPR's closed form, in one process: the one-box job of a scaling row."""
     from dhr_plugins.rankers.cpr import CPRRanker
 
-    out = worker_ours(codes, radius, keep=True)
+    out = worker_ours(codes, radius, kernel, keep=True)
     graph = out.pop("graph")
     out["graph_peak_rss_gb"] = _peak_gb()
     start = time.perf_counter()
@@ -151,7 +153,7 @@ def _run(codes_path: Path, job: str, args: argparse.Namespace) -> dict[str, Any]
            "OPENBLAS_NUM_THREADS": str(args.threads)}
     cmd = [sys.executable, __file__, "--worker", job, "--codes", str(codes_path),
            "--radius", str(args.radius), "--threads", str(args.threads),
-           "--shr-max-iter", str(args.shr_max_iter)]
+           "--shr-max-iter", str(args.shr_max_iter), "--kernel", args.kernel]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"worker {job} failed:\n{proc.stderr}")
@@ -231,17 +233,20 @@ def main() -> None:
                     "fastest is the peer)")
     ap.add_argument("--scale-only", action="store_true",
                     help="Only the scaling table (skip the 1M tables)")
+    ap.add_argument("--kernel", default="auto", choices=["auto", "numba", "numpy"],
+                    help="the hamming graph builder's verification kernel (auto: numba "
+                    "when installed and the graph is large)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--codes", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         codes = np.load(args.codes)
         if args.worker == "ours":
-            out = worker_ours(codes, args.radius)
+            out = worker_ours(codes, args.radius, args.kernel)
         elif args.worker == "rank":
             out = worker_rank(codes, args.radius, args.shr_max_iter)
         elif args.worker == "scale":
-            out = worker_scale(codes, args.radius)
+            out = worker_scale(codes, args.radius, args.kernel)
         else:
             import faiss
             faiss.omp_set_num_threads(args.threads)
@@ -256,6 +261,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             rows = _scale_rows(sizes, args, Path(tmp))
         print("\n## Scaling: graph + CPR closed-form rank in one process (no SHR)\n")
+        print(f"dhr's verification kernel: {args.kernel} (numba installed: "
+              f"{'yes' if importlib.util.find_spec('numba') else 'no'}); load average "
+              f"{os.getloadavg()[0]:.1f} at the end\n")
         print(_table(["codes", "dhr graph (s)", "FAISS graph (s)", "dhr / FAISS",
                       "dhr graph peak RSS (GB)", "dhr graph + rank peak RSS (GB)",
                       "FAISS peak RSS (GB)", "CPR closed rank (s)", "nodes", "edges",

@@ -23,10 +23,12 @@ from collections.abc import Iterator
 import numpy as np
 import scipy.sparse as sp
 
+from dhr_sdk.codes import run_kernel
 from dhr_sdk.codes.packing import check_n_bits, check_packed, to_words
 from dhr_sdk.core.errors import DhrError
 
 DEFAULT_CHUNK_PAIRS = 4_000_000
+KERNELS = ("auto", "numba", "numpy")
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
                  0xD6E8FEB86659FD93], dtype=np.uint64)
 
@@ -110,8 +112,20 @@ class HammingIndex:
     results are row indices into it. Duplicated codes are allowed (each row is reported).
     """
 
-    def __init__(self, codes: np.ndarray, n_bits: int, chunk_pairs: int = DEFAULT_CHUNK_PAIRS):
+    def __init__(self, codes: np.ndarray, n_bits: int, chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
+                 kernel: str = "auto"):
+        """``kernel``: how :meth:`self_pairs` verifies runs of equal block keys: ``"numba"``
+        (compiled, :mod:`dhr_sdk.codes.run_kernel`; the ``fast`` extra), ``"numpy"``, or
+        ``"auto"`` (numba when installed and the codes sharing block values make at least
+        ``KERNEL_MIN_CANDIDATES`` pairs to verify).
+        Both give the same pairs."""
+        if kernel not in KERNELS:
+            raise DhrError(f"unknown Hamming kernel {kernel!r}; choose one of "
+                           f"{', '.join(KERNELS)}")
+        if kernel == "numba" and not run_kernel.available():
+            raise DhrError("the numba kernel needs numba: pip install \"dhr-sdk[fast]\"")
         check_n_bits(n_bits)
+        self.kernel = kernel
         self.n_bits = n_bits
         self.codes = check_packed(codes, n_bits)
         self.words = to_words(self.codes)
@@ -211,9 +225,24 @@ class HammingIndex:
         out_j: list[np.ndarray] = []
         out_d: list[np.ndarray] = []
         n = len(self)
+        compiled = self.kernel == "numba" or (
+            self.kernel == "auto"
+            and _candidates(tables) >= run_kernel.KERNEL_MIN_CANDIDATES
+            and run_kernel.available())
         for block, (sorted_keys, order) in enumerate(tables):
             if n < 2:
                 break
+            if compiled:
+                words = np.take(self.words, order, axis=0)  # this block's order
+                starts, sizes = _runs(sorted_keys)
+                for p, q, d in run_kernel.run_pairs(words, starts, sizes, masks, block, exact,
+                                                    radius, self.chunk_pairs):
+                    i, j = order[p], order[q]
+                    out_i.append(np.minimum(i, j).astype(index))
+                    out_j.append(np.maximum(i, j).astype(index))
+                    out_d.append(d)
+                del words
+                continue
             cols = [c[order] for c in self._cols]  # this block's order: runs are contiguous
             check = block > 0 or not exact
             for p, q, xors, d in self._run_pairs(cols, sorted_keys, radius):
@@ -280,6 +309,17 @@ def _runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new_run[1:])
     starts = np.flatnonzero(new_run)
     return starts, np.diff(np.append(starts, n))
+
+
+def _candidates(tables: list[tuple[np.ndarray, np.ndarray]]) -> int:
+    """Pairs of codes sharing a block value, summed over the blocks: what verification
+    costs."""
+    total = 0
+    for sorted_keys, _ in tables:
+        if sorted_keys.shape[0] > 1:
+            sizes = _runs(sorted_keys)[1].astype(np.int64)
+            total += int((sizes * (sizes - 1) // 2).sum())
+    return total
 
 
 def _compare(cols: list[np.ndarray], p: np.ndarray, q: np.ndarray

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -133,3 +135,65 @@ def test_self_pairs_tiles_and_expanded_pairs_equal_brute_force(
     np.testing.assert_array_equal(d, full[ei, ej])
     if kind != "random":
         assert ei.size > 0
+
+
+@pytest.mark.parametrize("chunk_pairs", [37, 4_000_000])  # runs cut into row segments / whole
+@pytest.mark.parametrize("kind", ["clustered", "random", "duplicates"])
+@pytest.mark.parametrize("n_bits", [8, 40, 64, 72, 128, 256])
+@pytest.mark.parametrize("radius", [0, 1, 2, 4])
+def test_compiled_kernel_equals_brute_force(kind: str, n_bits: int, radius: int,
+                                            chunk_pairs: int) -> None:
+    """The numba kernel (``kernel="numba"``) gives brute force's pairs, order and dtypes,
+    for one-word (exact) and multi-word (hashed) block keys, with runs longer than a chunk
+    cut into row segments."""
+    pytest.importorskip("numba")
+    seed = 7 * n_bits + radius
+    if kind == "duplicates":
+        base = clustered_codes(50, n_bits, 3, 1.5 / n_bits, seed=seed)
+        codes = base[np.random.default_rng(seed).integers(0, 50, size=300)]
+    elif kind == "clustered":
+        codes = clustered_codes(300, n_bits, 5, 1.5 / n_bits, seed=seed)
+    else:
+        codes = _random_or_clustered(300, n_bits, seed, False)
+    i, j, d = HammingIndex(codes, n_bits, chunk_pairs, kernel="numba").self_pairs(radius)
+    full = hamming_matrix(codes, codes)
+    ei, ej = np.nonzero(np.triu(full <= radius, k=1))
+    assert i.dtype == j.dtype == np.int32 and d.dtype == np.int16
+    np.testing.assert_array_equal(i, ei)
+    np.testing.assert_array_equal(j, ej)
+    np.testing.assert_array_equal(d, full[ei, ej])
+    if kind != "random":
+        assert ei.size > 0
+
+
+def test_kernel_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``auto`` compiles only from ``KERNEL_MIN_CANDIDATES`` candidate pairs on; ``numba``
+    without numba, and an unknown kernel, are one-line errors."""
+    pytest.importorskip("numba")
+    from dhr_sdk.codes import run_kernel
+
+    calls: list[int] = []
+    real = run_kernel.run_pairs
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_kernel, "run_pairs", counted)
+    codes = clustered_codes(120, 32, 3, 0.03, seed=1)
+    want = HammingIndex(codes, 32, kernel="numpy").self_pairs(2)
+    assert not calls
+    index = HammingIndex(codes, 32)
+    candidates = hamming_index._candidates(index._table(2)[1])
+    assert candidates > 0
+    monkeypatch.setattr(run_kernel, "KERNEL_MIN_CANDIDATES", candidates + 1)
+    HammingIndex(codes, 32).self_pairs(2)
+    assert not calls
+    monkeypatch.setattr(run_kernel, "KERNEL_MIN_CANDIDATES", candidates)
+    got = HammingIndex(codes, 32).self_pairs(2)
+    assert calls and all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    with pytest.raises(DhrError, match="unknown Hamming kernel"):
+        HammingIndex(codes, 32, kernel="cuda")
+    monkeypatch.setattr(run_kernel, "available", lambda: False)
+    with pytest.raises(DhrError, match=r"dhr-sdk\[fast\]"):
+        HammingIndex(codes, 32, kernel="numba")

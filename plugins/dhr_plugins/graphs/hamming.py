@@ -11,7 +11,8 @@ inclusive); the edge weight is ``n_bits - d`` (the numerator of Eq. 11).
 
 The edge list is found with :class:`dhr_sdk.codes.hamming_index.HammingIndex` (multi-index
 hashing on ``radius + 1`` blocks, chunked verification, dense tiles over the long runs of
-clustered codes), so no ``n x n`` matrix is ever formed; the result equals brute-force
+clustered codes, or numba's compiled loop over them with ``kernel``), so no ``n x n``
+matrix is ever formed; the result equals brute-force
 all-pairs search exactly. The symmetric adjacency is assembled from the sorted upper
 triangle by SciPy's transpose and row merge (:func:`symmetric_csr`). Edges of weight 0
 (``d = n_bits``, only possible when ``radius >= n_bits``) carry no influence in Eq. 11 and
@@ -20,7 +21,7 @@ are dropped.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,14 +52,17 @@ class HammingParams(Params):
         "false: one node per image, identical codes joined with weight n_bits (SHR)."))
     chunk_pairs: int = Field(DEFAULT_CHUNK_PAIRS, ge=1000, description=(
         "Candidate pairs verified per chunk; bounds the builder's working memory."))
+    kernel: Literal["auto", "numba", "numpy"] = Field("auto", description=(
+        "How candidate pairs are verified: numba (compiled; the dhr-sdk[fast] extra), "
+        "numpy, or auto (numba when installed and the graph is large). Same edges."))
 
 
 def merged_graph(codes: np.ndarray, n_bits: int, radius: int,
-                 chunk_pairs: int = DEFAULT_CHUNK_PAIRS) -> HashGraph:
+                 chunk_pairs: int = DEFAULT_CHUNK_PAIRS, kernel: str = "auto") -> HashGraph:
     """CPR's graph: distinct codes (sorted by bytes) with counts, edges ``d <= radius``."""
     node_codes, image_nodes, counts = group_identical(codes)
     m = node_codes.shape[0]
-    i, j, d = HammingIndex(node_codes, n_bits, chunk_pairs).self_pairs(radius)
+    i, j, d = HammingIndex(node_codes, n_bits, chunk_pairs, kernel).self_pairs(radius)
     if n_bits <= radius:  # weight 0 (d = n_bits) carries no influence: dropped
         keep = d < n_bits
         i, j, d = i[keep], j[keep], d[keep]
@@ -98,7 +102,7 @@ class HammingGraphBuilder(GraphBuilder):
         codes = check_packed(codes, n_bits)
         p = self.params
         progress.log(f"hamming graph: {codes.shape[0]} codes of {n_bits} bits, radius {p.radius}")
-        graph = merged_graph(codes, n_bits, p.radius, p.chunk_pairs)
+        graph = merged_graph(codes, n_bits, p.radius, p.chunk_pairs, p.kernel)
         progress.log(f"hamming graph: {graph.n_nodes} distinct codes, {graph.n_edges} edges")
         if not p.merged:
             graph = graph.per_image()
