@@ -5,10 +5,10 @@ One command::
     python benchmarks/pretrain.py
 
 1. pretrains one backbone per built-in set on that set's images (labels never enter),
-   into ``.dhr-cache/pretrain/<set>.h5`` (the default schedule, 15 epochs; 28², flips
-   for the animal sets;
-   resumed if present; ``--max-minutes`` bounds each run and ``--no-pretrain`` uses the
-   files as they are; each file records how many epochs it got);
+   into ``.dhr-cache/pretrain/<set>.h5`` (the default schedule: ``convnet-s2``, 20
+   epochs, 1 thread; 28², flips for the animal sets; resumed if present;
+   ``--max-minutes`` bounds each run and ``--no-pretrain`` uses the files as they are;
+   each file records how many epochs it got);
 2. runs ``benchmarks/retrieval.py`` for each set, seed and backbone (``ssl`` with that
    file, and ``pixels``) into ``docs/results/retrieval-pretrain-<backbone>-seed<S>.json``;
    each ``ssl`` row records the backbone file it measured (SHA-256, epochs, loss), and rows

@@ -5,14 +5,17 @@ One command::
 
     python benchmarks/pretrain_speed.py
 
-1. **Step profile** (in this process, the default params, one batch of 256 images): the
-   seconds of augmentation (two views), forward + loss, backward and the Adam step, for
-   the encoder and views in ``channels_last`` memory format (what ``dhr pretrain`` uses)
-   and in the plain contiguous format (the peer, measured in the same run; ratio printed).
+1. **Step profile** (in this process, one batch of 256 images, the default params but for
+   the row's encoder, thread count and memory layout): wall seconds of augmentation (two
+   views), forward + loss, backward and the Adam step, and the CPU seconds of the step
+   (all threads). Rows: the default (``convnet-s2``, 1 thread, ``channels_last``), the
+   same with 2 threads and in the plain layout, and ``convnet`` with 1 and 2 threads (the
+   earlier default, 2 threads: the peer, measured in the same run; ratios printed).
 2. **The command**: writes the 10,000 animal-mnist images as PNG files into a temporary
    folder, runs ``dhr pretrain FOLDER -o FILE --json`` (default schedule unless ``-p``
-   says otherwise) and reports images/s, the seconds of every epoch, the command's total
-   wall clock (start-up and decoding included) and the target.
+   says otherwise) and reports images/s, the wall and CPU seconds of every epoch, the
+   command's total wall clock (start-up and decoding included), the target, and the
+   1-minute load average sampled every 5 s while it ran.
 
 The tables are printed and written to ``docs/results/pretrain-speed.md`` with the load
 average before and after (the machine is shared: a ratio within one run is the
@@ -31,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -48,15 +52,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="dhr pretrain param for the command run (repeatable).")
     ap.add_argument("--profile-steps", type=int, default=5,
                     help="Timed steps per layout (after 2 warm-up steps); 0: no profile.")
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                    help="torch threads of the profile (the command uses torch's default).")
     ap.add_argument("--no-command", action="store_true", help="Only the step profile.")
     ap.add_argument("--keep", type=Path, default=None, help="Keep the backbone file here.")
     return ap.parse_args(argv)
 
 
-def profile(steps: int, channels_last: bool) -> dict[str, float]:
-    """Mean seconds per phase of one training step (default params, batch of 256)."""
+#: Profile rows: (arch, torch threads, channels_last, note).
+CONFIGS = (("convnet-s2", 1, True, "dhr pretrain default"),
+           ("convnet-s2", 2, True, ""),
+           ("convnet-s2", 1, False, "plain layout"),
+           ("convnet", 1, True, ""),
+           ("convnet", 2, True, "earlier default (peer)"))
+
+
+def profile(steps: int, arch: str, threads: int, channels_last: bool) -> dict[str, float]:
+    """Mean wall seconds per phase and CPU seconds of one training step (batch of 256)."""
     import torch
 
     from dhr_sdk.model.ssl_net import build_encoder
@@ -64,7 +74,8 @@ def profile(steps: int, channels_last: bool) -> dict[str, float]:
     from dhr_sdk.offline.pretrain.augment import augment
     from dhr_sdk.offline.pretrain.simclr import _projector, nt_xent
 
-    p = PretrainParams()
+    p = PretrainParams(arch=arch)
+    torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     x = torch.rand(p.batch_size, p.channels, p.image_size, p.image_size, generator=gen)
@@ -72,9 +83,9 @@ def profile(steps: int, channels_last: bool) -> dict[str, float]:
     encoder = build_encoder(p.arch, p.channels, p.width).to(memory_format=fmt).train()
     head = _projector(8 * p.width, p).train()
     opt = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=p.lr)
-    times: dict[str, list[float]] = {k: [] for k in PHASES}
+    times: dict[str, list[float]] = {k: [] for k in (*PHASES, "cpu")}
     for i in range(steps + 2):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         views = torch.cat([augment(x, gen, p), augment(x, gen, p)])
         t1 = time.perf_counter()
         z = head(encoder(views.contiguous(memory_format=fmt)))
@@ -88,6 +99,7 @@ def profile(steps: int, channels_last: bool) -> dict[str, float]:
         if i >= 2:
             for k, a, b in zip(PHASES, (t0, t1, t2, t3), (t1, t2, t3, t4), strict=True):
                 times[k].append(b - a)
+            times["cpu"].append(time.process_time() - c0)
     return {k: statistics.mean(v) for k, v in times.items()}
 
 
@@ -102,57 +114,83 @@ def write_images(folder: Path, n: int) -> None:
 
 
 def run_command(folder: Path, out: Path, pairs: list[str]
-                ) -> tuple[dict[str, Any], float, float]:
-    """``dhr pretrain`` as a user runs it; its --json answer, the wall clock and the CPU
-    seconds (user + system) it used: on a shared machine the wall clock grows with the
-    other jobs' load, the CPU seconds much less."""
+                ) -> tuple[dict[str, Any], float, float, list[float]]:
+    """``dhr pretrain`` as a user runs it; its --json answer, the wall clock, the CPU
+    seconds (user + system) it used (on a shared machine the wall clock grows with the
+    other jobs' load, the CPU seconds much less) and the 1-minute load average sampled
+    every 5 s while it ran."""
     dhr = [sys.executable, "-c", "from dhr_sdk.cli.main import main; main()"]
     argv = [*dhr, "pretrain", str(folder), "-o", str(out), "--json", "-q",
             *[a for kv in pairs for a in ("-p", kv)]]
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    loads: list[float] = []
+    finished = threading.Event()
+
+    def sample() -> None:
+        while not finished.wait(5.0):
+            loads.append(os.getloadavg()[0])
+
+    sampler = threading.Thread(target=sample, daemon=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(argv, check=True, capture_output=True, text=True, env=env)
+    sampler.start()
+    try:
+        done = subprocess.run(argv, check=True, capture_output=True, text=True, env=env)
+    finally:
+        finished.set()
+        sampler.join()
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return json.loads(done.stdout), wall, cpu
+    return json.loads(done.stdout), wall, cpu, loads
 
 
-def profile_lines(prof: dict[bool, dict[str, float]], threads: int, steps: int) -> list[str]:
-    lines = [f"## One training step (batch of 256 images = 512 views, default params, "
-             f"{threads} torch thread(s), mean of {steps} steps)", "",
-             "| memory format | " + " | ".join(f"{k} s" for k in PHASES) + " | total s |",
-             "|---|" + "---|" * (len(PHASES) + 1)]
-    for cl, name in ((True, "channels_last (dhr pretrain)"), (False, "contiguous (peer)")):
-        t = prof[cl]
-        lines.append(f"| {name} | " + " | ".join(f"{t[k]:.3f}" for k in PHASES)
-                     + f" | {sum(t.values()):.3f} |")
-    ratio = sum(prof[False].values()) / sum(prof[True].values())
-    aug = prof[True]["augment"] / sum(prof[True].values())
-    return [*lines, "", f"- contiguous / channels_last step time: {ratio:.2f}×; "
-            f"augmentation is {100 * aug:.0f} % of a channels_last step."]
+def profile_lines(prof: list[dict[str, float]], steps: int) -> list[str]:
+    lines = [f"## One training step (batch of 256 images = 512 views, 28², mean of {steps} "
+             "steps)", "",
+             "| encoder | threads | memory format | " + " | ".join(f"{k} s" for k in PHASES)
+             + " | step wall s | step CPU s | note |",
+             "|---|---|---|" + "---|" * (len(PHASES) + 3)]
+    for (arch, threads, cl, note), t in zip(CONFIGS, prof, strict=True):
+        wall = sum(t[k] for k in PHASES)
+        lines.append(f"| {arch} | {threads} | {'channels_last' if cl else 'contiguous'} | "
+                     + " | ".join(f"{t[k]:.3f}" for k in PHASES)
+                     + f" | {wall:.3f} | {t['cpu']:.3f} | {note} |")
+    default, peer = prof[0], prof[-1]
+    wall = sum(default[k] for k in PHASES)
+    peer_wall = sum(peer[k] for k in PHASES)
+    return [*lines, "", f"- Earlier default / default: {peer_wall / wall:.2f}× the wall "
+            f"clock, {peer['cpu'] / default['cpu']:.2f}× the CPU seconds of a step; "
+            f"augmentation is {100 * default['augment'] / wall:.0f} % of a default step."]
 
 
 def command_lines(res: dict[str, Any], wall: float, cpu: float, n: int,
-                  pairs: list[str]) -> list[str]:
+                  pairs: list[str], loads: list[float]) -> list[str]:
     epochs = res["epoch_seconds"]
+    epoch_cpu = res["epoch_cpu_seconds"]
     train = sum(epochs)
+    load = (f"{min(loads):.2f}-{max(loads):.2f} (mean {statistics.mean(loads):.2f}, "
+            f"{len(loads)} samples)" if loads else "not sampled (run under 5 s)")
     p = res["params"]
     met = ("met" if wall <= TARGET_SECONDS else "missed") if n == 10000 else \
         "n/a (the target is for 10,000 images)"
     return ["## `dhr pretrain` on the images", "",
             f"`dhr pretrain FOLDER -o FILE --json{''.join(' -p ' + kv for kv in pairs)}` on "
             f"{n} animal-mnist PNG files ({p['image_size']}², {p['arch']} width "
-            f"{p['width']}, {p['epochs']} epochs, batch {p['batch_size']}).", "",
-            "| images | epochs | images/s | s per epoch (mean, min-max) | training s | "
-            "command wall s | command CPU s | target s | target (wall) |",
-            "|---|---|---|---|---|---|---|---|---|",
+            f"{p['width']}, {p['epochs']} epochs, batch {p['batch_size']}, "
+            f"{p['threads']} thread(s)).", "",
+            "| images | epochs | images/s | wall s per epoch (mean, min-max) | CPU s per "
+            "epoch (mean) | training s | command wall s | command CPU s | target s | "
+            "target (wall) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
             f"| {n} | {len(epochs)} | {n * len(epochs) / train:.0f} | "
             f"{statistics.mean(epochs):.1f} ({min(epochs):.1f}-{max(epochs):.1f}) | "
-            f"{train:.0f} | {wall:.0f} | {cpu:.0f} | {TARGET_SECONDS:.0f} | {met} |", "",
+            f"{statistics.mean(epoch_cpu):.1f} | {train:.0f} | {wall:.0f} | {cpu:.0f} | "
+            f"{TARGET_SECONDS:.0f} | {met} |", "",
+            f"- 1-minute load average while it ran: {load}.",
             f"- Final loss {res['loss'][-1]:.3f} (first epoch {res['loss'][0]:.3f}); "
-            f"seconds per epoch: {', '.join(f'{t:.0f}' for t in epochs)}."]
+            f"wall seconds per epoch: {', '.join(f'{t:.1f}' for t in epochs)}; CPU seconds "
+            f"per epoch: {', '.join(f'{t:.1f}' for t in epoch_cpu)}."]
 
 
 def main(argv: list[str]) -> None:
@@ -166,20 +204,22 @@ def main(argv: list[str]) -> None:
              f"({os.cpu_count()} cores seen); load average (1, 5, 15 min) before: "
              + ", ".join(f"{v:.2f}" for v in load_before) + ".", ""]
     if args.profile_steps:
-        torch.set_num_threads(args.threads)
-        prof = {cl: profile(args.profile_steps, cl) for cl in (False, True)}
-        lines += [*profile_lines(prof, args.threads, args.profile_steps), ""]
+        threads = torch.get_num_threads()
+        prof = [profile(args.profile_steps, arch, n, cl) for arch, n, cl, _ in CONFIGS]
+        torch.set_num_threads(threads)
+        lines += [*profile_lines(prof, args.profile_steps), ""]
         print("\n".join(lines), flush=True)
     if not args.no_command:
         with tempfile.TemporaryDirectory(prefix="dhr-pretrain-speed-") as tmp:
             folder = Path(tmp) / "images"
             folder.mkdir()
             write_images(folder, args.images)
-            res, wall, cpu = run_command(folder, Path(tmp) / "backbone.h5", args.param)
+            res, wall, cpu, loads = run_command(folder, Path(tmp) / "backbone.h5",
+                                                args.param)
             if args.keep is not None:
                 args.keep.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(Path(tmp) / "backbone.h5", args.keep)
-        part = command_lines(res, wall, cpu, args.images, args.param)
+        part = command_lines(res, wall, cpu, args.images, args.param, loads)
         print("\n".join(part), flush=True)
         lines += [*part, ""]
     lines.append("Load average after: " + ", ".join(f"{v:.2f}" for v in os.getloadavg())

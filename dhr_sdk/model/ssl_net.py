@@ -1,12 +1,17 @@
 """The encoder networks of self-supervised backbones (``dhr pretrain``, backbone ``ssl``).
 
-``arch`` is ``"convnet"`` — a small CNN for small images, the default because it trains on
-two CPU cores in minutes (four 3×3 conv + BatchNorm + ReLU stages of ``width``, 2·``width``,
-4·``width``, 8·``width`` channels, 2×2 max pooling between them, global average pooling:
-an 8·``width``-d feature) — or the name of any torchvision model (``resnet18``,
-``shufflenet_v2_x0_5``, ...), built without weights and with its classification head
-replaced by the identity, so it returns its pooled feature. torchvision models take 3
-channels. torch is imported only when a network is built.
+``arch`` names the encoder. ``"convnet-s2"`` (the default of ``dhr pretrain``) and
+``"convnet"`` are small CNNs for small images: four 3×3 conv + BatchNorm + ReLU stages of
+``width``, 2·``width``, 4·``width``, 8·``width`` channels and global average pooling, an
+8·``width``-d feature. ``convnet`` runs its first stage at full resolution with 2×2 max
+pooling before each later stage (28² → 28, 14, 7, 3); ``convnet-s2`` gives the first
+convolution stride 2 and pools before stages 2 and 3 only (28² → 14, 7, 3, 3), so the
+widest activations are a quarter the size: about a third of the CPU time per step at 28²
+for the same weight shapes and feature (``benchmarks/pretrain_speed.py``). Any other
+``arch`` is the name of a torchvision model (``resnet18``, ``shufflenet_v2_x0_5``, ...),
+built without weights and with its classification head replaced by the identity, so it
+returns its pooled feature; torchvision models take 3 channels. torch is imported only
+when a network is built.
 """
 
 from __future__ import annotations
@@ -19,19 +24,22 @@ if TYPE_CHECKING:
     import torch
 
 CONVNET = "convnet"
+CONVNET_S2 = "convnet-s2"
 
 
-def _convnet(channels: int, width: int) -> torch.nn.Module:
+def _convnet(channels: int, width: int, stem_stride: int = 1) -> torch.nn.Module:
+    """``convnet`` (``stem_stride`` 1) or ``convnet-s2`` (2): module doc."""
     from torch import nn
 
     layers: list[nn.Module] = []
     c_in = channels
     for stage in range(4):
         c_out = width * 2 ** stage
-        if stage:
+        if stage and (stem_stride == 1 or stage < 3):
             layers.append(nn.MaxPool2d(2))
-        layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                   nn.ReLU(inplace=True)]
+        stride = stem_stride if stage == 0 else 1
+        layers += [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+                   nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
         c_in = c_out
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
@@ -55,8 +63,8 @@ def _torchvision(arch: str) -> torch.nn.Module:
 
 def build_encoder(arch: str, channels: int, width: int = 32) -> torch.nn.Module:
     """The encoder named by ``arch`` (module doc), seeded by the caller's torch RNG."""
-    if arch == CONVNET:
-        return _convnet(channels, width)
+    if arch in (CONVNET, CONVNET_S2):
+        return _convnet(channels, width, 2 if arch == CONVNET_S2 else 1)
     if channels != 3:
         raise DhrError(f"torchvision model {arch!r} takes 3 channels; use -p channels=3")
     return _torchvision(arch)

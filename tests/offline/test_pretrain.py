@@ -61,7 +61,7 @@ def test_loss_decreases_and_file_records_provenance(images, tmp_path: Path) -> N
     res = _run(images, tmp_path / "b.h5", epochs=3)
     assert len(res.loss) == 3 and res.loss[-1] < res.loss[0]
     rec = read_ssl_file(tmp_path / "b.h5")
-    assert (rec.arch, rec.channels, rec.image_size, rec.feature_dim) == ("convnet", 1, 16, 32)
+    assert (rec.arch, rec.channels, rec.image_size, rec.feature_dim) == ("convnet-s2", 1, 16, 32)
     assert rec.seed == 0 and rec.data_digest == images[1] and rec.n_images == 64
     assert rec.complete and rec.epochs_done == 3 and rec.params["epochs"] == 3
     with h5py.File(tmp_path / "b.h5") as h5:  # plain numeric arrays, no pickled objects
@@ -77,6 +77,27 @@ def test_same_seed_same_weights_other_seed_other(images, tmp_path: Path) -> None
     a, b, c = (read_ssl_file(tmp_path / f"{n}.h5").encoder for n in "abc")
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert not all(np.array_equal(a[k], c[k]) for k in a)
+
+
+def test_training_threads_are_set_for_the_run_and_restored(images, tmp_path: Path) -> None:
+    from dhr_sdk.core.progress import Progress, SilentBar
+
+    seen: list[int] = []
+
+    class Spy(SilentBar):  # sees torch's thread count while the steps run
+        def update(self, n: float = 1) -> None:
+            seen.append(torch.get_num_threads())
+
+    class SpyProgress(Progress):
+        def bar(self, iterable=None, *, total=None, desc="", unit="it"):  # type: ignore[no-untyped-def]
+            return Spy(iterable, total)
+
+    before = torch.get_num_threads()
+    want = 2 if before == 1 else 1
+    x, digest = images
+    pretrain(x, tmp_path / "t.h5", PretrainParams(**{**TINY, "epochs": 1, "threads": want}),
+             data_digest=digest, progress=SpyProgress(quiet=True))
+    assert seen and set(seen) == {want} and torch.get_num_threads() == before
 
 
 def test_resume_continues_exactly(images, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from dhr_sdk.datasets.demo import load_demo_arrays
@@ -15,9 +16,10 @@ from dhr_sdk.offline.pretrain import PretrainParams, pretrain
 from dhr_sdk.offline.pretrain.images import prepare_images
 
 
-def test_channels_last_encoder_computes_the_same_features() -> None:
+@pytest.mark.parametrize("arch", ["convnet-s2", "convnet"])
+def test_channels_last_encoder_computes_the_same_features(arch: str) -> None:
     torch.manual_seed(0)
-    net = build_encoder("convnet", 1, 8).eval()
+    net = build_encoder(arch, 1, 8).eval()
     x = torch.rand(6, 1, 20, 20)
     with torch.no_grad():
         plain = net(x)
@@ -32,9 +34,10 @@ def test_saved_weights_are_c_ordered_and_epochs_are_timed(tmp_path: Path) -> Non
                        projection_dim=8, epochs=2)
     res = pretrain(x, tmp_path / "b.h5", p, data_digest=digest)
     assert len(res.epoch_seconds) == 2 and all(t > 0 for t in res.epoch_seconds)
+    assert len(res.epoch_cpu_seconds) == 2 and all(t > 0 for t in res.epoch_cpu_seconds)
     rec = read_ssl_file(tmp_path / "b.h5")
     assert all(np.asarray(v).flags["C_CONTIGUOUS"] for v in rec.encoder.values())
-    net = build_encoder("convnet", 1, 4)
+    net = build_encoder(rec.arch, 1, 4)
     net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in rec.encoder.items()})
     w = rec.encoder["0.weight"]
     assert np.array_equal(net[0].weight.detach().numpy(), w)

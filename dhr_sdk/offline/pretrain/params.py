@@ -14,15 +14,17 @@ class PretrainParams(Params):
 
     method: Literal["simclr"] = Field("simclr", description="Self-supervised objective: "
                                       "SimCLR's NT-Xent between two augmented views.")
-    arch: str = Field("convnet", description="Encoder: 'convnet' (small 4-stage CNN for "
-                      "small images) or any torchvision model name (e.g. resnet18).")
+    arch: str = Field("convnet-s2", description="Encoder: 'convnet-s2' (small 4-stage CNN "
+                      "whose first convolution has stride 2: about a third of convnet's "
+                      "work), 'convnet' (the same stages, first one at full resolution) or "
+                      "any torchvision model name (e.g. resnet18).")
     width: int = Field(32, ge=4, le=512, description="Channels of the convnet's first stage "
                        "(doubled at each of the 4 stages; feature = 8 x width).")
     image_size: int = Field(28, ge=8, le=512, description="Images are resized to "
                             "image_size x image_size (training and feature extraction).")
     channels: Literal[1, 3] = Field(1, description="1: grayscale, 3: RGB (torchvision "
                                     "models need 3).")
-    epochs: int = Field(15, ge=1, le=10000, description="Passes over the images.")
+    epochs: int = Field(20, ge=1, le=10000, description="Passes over the images.")
     batch_size: int = Field(256, ge=4, le=65536, description="Images per step (2 views each).")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate (cosine decay per epoch).")
     weight_decay: float = Field(1e-6, ge=0, description="Adam weight decay.")
@@ -40,3 +42,7 @@ class PretrainParams(Params):
                           "factors in [1 - jitter, 1 + jitter].")
     seed: int = Field(0, description="Seeds the initialisation, batch order and every "
                       "augmentation.")
+    threads: int = Field(1, ge=1, le=1024, description="CPU threads of torch while training "
+                         "(1: on cores shared with other jobs, 2 threads spent 2-5x the "
+                         "wall clock waiting for each other; raise it on idle cores). The "
+                         "same seed gives the same weights for the same thread count.")

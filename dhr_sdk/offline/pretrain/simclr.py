@@ -7,17 +7,23 @@ epoch the backbone file is rewritten (encoder, loss history, and the checkpoint:
 optimiser, generator state), so ``resume=True`` continues bit for bit where a run stopped.
 Labels never enter: the function only receives images.
 
+Training runs with ``threads`` torch threads (default 1, restored afterwards): on two CPU
+cores shared with other jobs, two threads spent 2-5x the wall clock of one on the same
+epochs, their OpenMP barriers waiting for a descheduled partner while spinning (measured
+in ``benchmarks/pretrain_speed.py``); a seed gives the same weights for the same count.
+
 The encoder and the views are kept in ``channels_last`` memory format: on CPU, oneDNN's
-convolutions then skip a layout conversion per layer; a training step of the default
-convnet at 28² on two shared cores took 1.2-2.1× less time than in the plain layout
-(``benchmarks/pretrain_speed.py``, the ratio varies with the machine's load). The values
-are the same computation; only their order in memory changes.
+convolutions then skip a layout conversion per layer (``benchmarks/pretrain_speed.py``
+times both layouts). The values are the same computation; only their order in memory
+changes.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +48,7 @@ if TYPE_CHECKING:
     import torch
 
 #: Params that may change between a run and its ``--resume`` (the rest must match).
-RESUMABLE = frozenset({"epochs"})
+RESUMABLE = frozenset({"epochs", "threads"})
 
 
 @dataclass
@@ -56,6 +62,7 @@ class PretrainResult:
     resumed_from: int
     feature_dim: int
     epoch_seconds: list[float]  # wall clock of each epoch run here (checkpoint write included)
+    epoch_cpu_seconds: list[float]  # CPU time of this process (all threads) in each epoch
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -112,7 +119,7 @@ def _check_resumable(old: SSLBackboneFile, p: PretrainParams, digest: str, path:
     diff = sorted(k for k in new if k not in RESUMABLE and old.params.get(k) != new[k])
     if diff:
         raise DhrError(f"{path} was trained with other params ({', '.join(diff)}); resume "
-                       "with the same ones (only epochs may change)")
+                       "with the same ones (only epochs and threads may change)")
 
 
 def _batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
@@ -123,6 +130,43 @@ def _batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor
     perm = torch.randperm(n, generator=gen)
     out = list(perm.split(batch_size))
     return out if out[-1].numel() > 1 else out[:-1]
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``n`` for the block, restored after it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _epoch(encoder: torch.nn.Module, head: torch.nn.Module, opt: torch.optim.Optimizer,
+           data: torch.Tensor, batches: list[torch.Tensor], gen: torch.Generator,
+           p: PretrainParams, bar: Any) -> float:
+    """One pass over ``batches`` (two views per image, NT-Xent, one Adam step per batch);
+    the mean loss per image."""
+    import torch
+
+    total, count = 0.0, 0
+    for idx in batches:
+        x = data[idx.to(data.device)]
+        views = torch.cat([augment(x, gen, p), augment(x, gen, p)])
+        z = head(encoder(views.contiguous(memory_format=torch.channels_last)))
+        loss = nt_xent(z[: len(idx)], z[len(idx):], p.temperature)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        value = float(loss.item())
+        total += value * len(idx)
+        count += len(idx)
+        bar.update(1)
+        bar.set_postfix(loss=f"{value:.3f}")
+    return total / count
 
 
 def pretrain(images: torch.Tensor, output: str | Path, params: PretrainParams | None = None,
@@ -170,44 +214,35 @@ def pretrain(images: torch.Tensor, output: str | Path, params: PretrainParams | 
     head.to(device).train()
     data = images.to(device)
     epoch_seconds: list[float] = []
-    for epoch in range(done0, p.epochs):
-        epoch_start = time.perf_counter()
-        for group in opt.param_groups:
-            group["lr"] = p.lr * 0.5 * (1 + math.cos(math.pi * epoch / p.epochs))
-        total, count = 0.0, 0
-        batches = _batches(n, p.batch_size, gen)
-        bar = progress.bar(total=len(batches), desc=f"pretrain epoch {epoch + 1}/{p.epochs}")
-        with bar:
-            for idx in batches:
-                x = data[idx.to(device)]
-                views = torch.cat([augment(x, gen, p), augment(x, gen, p)])
-                z = head(encoder(views.contiguous(memory_format=torch.channels_last)))
-                loss = nt_xent(z[: len(idx)], z[len(idx):], p.temperature)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.item()) * len(idx)
-                count += len(idx)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-        loss_history.append(total / count)
-        ck = SSLCheckpoint(_arrays(head), _optimizer_arrays(opt), gen.get_state().numpy())
-        write_ssl_file(path, SSLBackboneFile(
-            arch=p.arch, channels=p.channels, image_size=p.image_size, feature_dim=dim,
-            params=p.model_dump(mode="json"), seed=p.seed, data_digest=digest, n_images=n,
-            encoder=_arrays(encoder), epochs_done=epoch + 1, complete=epoch + 1 == p.epochs,
-            method=p.method, loss=loss_history, checkpoint=ck))
-        epoch_seconds.append(time.perf_counter() - epoch_start)
-        progress.log(f"epoch {epoch + 1}/{p.epochs}: loss {loss_history[-1]:.4f}")
-        if max_minutes is not None and time.perf_counter() - start > 60 * max_minutes \
-                and epoch + 1 < p.epochs:
-            progress.log(f"time budget of {max_minutes:g} min spent after epoch {epoch + 1}; "
-                         "--resume continues")
-            break
+    epoch_cpu: list[float] = []
+    with _torch_threads(p.threads):
+        for epoch in range(done0, p.epochs):
+            epoch_start, cpu_start = time.perf_counter(), time.process_time()
+            for group in opt.param_groups:
+                group["lr"] = p.lr * 0.5 * (1 + math.cos(math.pi * epoch / p.epochs))
+            batches = _batches(n, p.batch_size, gen)
+            bar = progress.bar(total=len(batches), desc=f"pretrain epoch {epoch + 1}/{p.epochs}")
+            with bar:
+                loss_history.append(_epoch(encoder, head, opt, data, batches, gen, p, bar))
+            ck = SSLCheckpoint(_arrays(head), _optimizer_arrays(opt), gen.get_state().numpy())
+            write_ssl_file(path, SSLBackboneFile(
+                arch=p.arch, channels=p.channels, image_size=p.image_size, feature_dim=dim,
+                params=p.model_dump(mode="json"), seed=p.seed, data_digest=digest, n_images=n,
+                encoder=_arrays(encoder), epochs_done=epoch + 1,
+                complete=epoch + 1 == p.epochs, method=p.method, loss=loss_history,
+                checkpoint=ck))
+            epoch_seconds.append(time.perf_counter() - epoch_start)
+            epoch_cpu.append(time.process_time() - cpu_start)
+            progress.log(f"epoch {epoch + 1}/{p.epochs}: loss {loss_history[-1]:.4f}")
+            if max_minutes is not None and time.perf_counter() - start > 60 * max_minutes \
+                    and epoch + 1 < p.epochs:
+                progress.log(f"time budget of {max_minutes:g} min spent after epoch "
+                             f"{epoch + 1}; --resume continues")
+                break
     if done0 >= p.epochs:
         progress.log(f"{path} already holds {done0} epoch(s); nothing to do")
     return PretrainResult(path, max(done0, len(loss_history)), loss_history,
-                          time.perf_counter() - start, done0, dim, epoch_seconds)
+                          time.perf_counter() - start, done0, dim, epoch_seconds, epoch_cpu)
 
 
 def describe(result: PretrainResult) -> dict[str, Any]:
@@ -215,4 +250,5 @@ def describe(result: PretrainResult) -> dict[str, Any]:
     return {"output": str(result.path), "epochs_done": result.epochs_done,
             "resumed_from": result.resumed_from, "loss": result.loss,
             "feature_dim": result.feature_dim, "seconds": round(result.seconds, 3),
-            "epoch_seconds": [round(t, 3) for t in result.epoch_seconds]}
+            "epoch_seconds": [round(t, 3) for t in result.epoch_seconds],
+            "epoch_cpu_seconds": [round(t, 3) for t in result.epoch_cpu_seconds]}

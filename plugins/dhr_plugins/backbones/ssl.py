@@ -1,10 +1,10 @@
 """The ``ssl`` backbone: an encoder pretrained by ``dhr pretrain`` on the dark data itself.
 
-``-p weights=backbone.h5`` names the file; the architecture (``convnet`` or any torchvision
-model), image size and channels come from it, so the plugin has nothing else to set. The
-feature is the encoder's pooled output (the projection head of the contrastive loss is
-not kept). The feature cache key and a hash model both include the file's content digest:
-features of another pretraining never mix with these.
+``-p weights=backbone.h5`` names the file; the architecture (``convnet-s2``, ``convnet`` or
+any torchvision model), image size and channels come from it, so the plugin has nothing
+else to set. The feature is the encoder's pooled output (the projection head of the
+contrastive loss is not kept). The feature cache key and a hash model both include the
+file's content digest: features of another pretraining never mix with these.
 """
 
 from __future__ import annotations

@@ -48,20 +48,39 @@ def test_conformance(weights: Path, tmp_path: Path) -> None:
     check_plugin(Conforming, tmp_path)
 
 
-def test_features_are_the_pretrained_encoder_on_the_shared_transform(weights: Path) -> None:
-    bb = get_registry().create("backbone", "ssl", {"weights": str(weights)})
-    assert bb.output_dim == 32
-    images = load_demo_arrays("mnist").images[:5]
-    feats = features_from_arrays(images, bb)
-    rec = read_ssl_file(weights)
+def _expected_features(weights: Path, arch: str, images: np.ndarray) -> np.ndarray:
+    """The encoder of ``weights`` rebuilt by hand as ``arch`` on the shared preprocessing."""
     from dhr_sdk.model.ssl_net import build_encoder
 
-    net = build_encoder("convnet", 1, 4)
+    rec = read_ssl_file(weights)
+    net = build_encoder(arch, 1, 4)
     net.load_state_dict({k: torch.from_numpy(v) for k, v in rec.encoder.items()})
     x, _ = prepare_images(images, 16, 1)
     with torch.no_grad():
-        expected = net.eval()(x).numpy()
-    np.testing.assert_allclose(feats, expected, rtol=1e-5, atol=1e-6)
+        return net.eval()(x).numpy()
+
+
+def test_features_are_the_pretrained_encoder_on_the_shared_transform(weights: Path) -> None:
+    bb = get_registry().create("backbone", "ssl", {"weights": str(weights)})
+    assert bb.output_dim == 32 and read_ssl_file(weights).arch == "convnet-s2"
+    images = load_demo_arrays("mnist").images[:5]
+    np.testing.assert_allclose(features_from_arrays(images, bb),
+                               _expected_features(weights, "convnet-s2", images),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_a_full_resolution_convnet_file_still_loads(tmp_path: Path) -> None:
+    """Files of the earlier default architecture (``convnet``) keep working."""
+    path = tmp_path / "convnet.h5"
+    x, digest = prepare_images(load_demo_arrays("mnist").images[:32], 16, 1)
+    pretrain(x, path, PretrainParams(**{**TINY, "arch": "convnet"}), data_digest=digest)
+    bb = get_registry().create("backbone", "ssl", {"weights": str(path)})
+    images = load_demo_arrays("mnist").images[:5]
+    np.testing.assert_allclose(features_from_arrays(images, bb),
+                               _expected_features(path, "convnet", images),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(RuntimeError, match="state_dict"):  # the two layer lists differ
+        _expected_features(path, "convnet-s2", images)
 
 
 def test_cache_key_follows_the_file_content(weights: Path, tmp_path: Path) -> None:
