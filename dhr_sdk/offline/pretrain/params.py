@@ -43,6 +43,6 @@ class PretrainParams(Params):
     seed: int = Field(0, description="Seeds the initialisation, batch order and every "
                       "augmentation.")
     threads: int = Field(1, ge=1, le=1024, description="CPU threads of torch while training "
-                         "(1: on cores shared with other jobs, 2 threads spent 2-5x the "
+                         "(1: on cores shared with other jobs, 2 threads spent 2-4x the "
                          "wall clock waiting for each other; raise it on idle cores). The "
                          "same seed gives the same weights for the same thread count.")

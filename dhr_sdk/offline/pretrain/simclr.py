@@ -8,7 +8,7 @@ optimiser, generator state), so ``resume=True`` continues bit for bit where a ru
 Labels never enter: the function only receives images.
 
 Training runs with ``threads`` torch threads (default 1, restored afterwards): on two CPU
-cores shared with other jobs, two threads spent 2-5x the wall clock of one on the same
+cores shared with other jobs, two threads spent 2-4x the wall clock of one on the same
 epochs, their OpenMP barriers waiting for a descheduled partner while spinning (measured
 in ``benchmarks/pretrain_speed.py``); a seed gives the same weights for the same count.
 
