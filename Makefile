@@ -28,14 +28,16 @@ lint: setup
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-# The web page's test (tests/e2e/test_serve_browser.py) drives the distribution's Chromium: installed
-# here when missing, as root with apt-get; elsewhere that test skips and says why.
+# The web page's test (tests/e2e/test_serve_browser.py) drives the distribution's Chromium, and
+# tests/serve/test_serve_wrk.py runs wrk (the serve benchmark's C load generator): installed here
+# when missing, as root with apt-get; elsewhere those tests skip and say why.
 browser:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		&& command -v wrk >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq chromium chromium-driver; \
-	else echo "browser: no Chromium here; tests/e2e/test_serve_browser.py will skip"; fi
+		apt-get install -y -qq chromium chromium-driver wrk; \
+	else echo "browser: no Chromium/wrk here; the browser and wrk tests will skip"; fi
 
 test: lint browser
 	$(PY) -m pytest -q

@@ -15,7 +15,9 @@ request after the other):
 - a soak of ``--soak`` (10,000) code requests at 8 clients: errors, and the server
   process's resident memory (``VmRSS`` of ``/proc/PID/status``) before, during and after;
 - the code scenarios again with ``dhr serve --workers 2`` (``--workers 1,2``: each count in
-  turn; CPU and memory are summed over the server's processes).
+  turn; CPU and memory are summed over the server's processes);
+- the code scenarios at 8 and 32 connections from wrk, a load generator in C, when it is
+  installed (``benchmarks/serve_wrk.py``): latencies without the Python clients' own CPU.
 
 Every answer to the same requirement must be byte-identical (``elapsed_ms`` aside) whatever
 the concurrency. The clients' CPU per request is printed beside the server's: on 2 cores
@@ -46,6 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import serve_stores
+import serve_wrk
 from serve_process import start_server, tree_cpu_s, tree_rss_mb
 
 BIN = Path(sys.executable).parent
@@ -205,6 +208,9 @@ def main() -> None:
     ap.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[1, 2],
                     help="server process counts measured, comma-separated; the first also "
                          "runs the image scenario and the soak")
+    ap.add_argument("--wrk-seconds", type=int, default=8,
+                    help="duration of each wrk run (the code scenarios at 8 and 32 "
+                         "connections, per worker count; 0 skips wrk)")
     ap.add_argument("--variants", type=int, default=8,
                     help="code requirements cycled through per scenario (one bit flipped per "
                          "code), so that no request repeats the one before it")
@@ -228,6 +234,8 @@ def main() -> None:
     load_avg = os.getloadavg()
     rows: list[tuple[int, str, int, Run]] = []
     rss_steps: list[tuple[str, float]] = []  # server RSS after each scenario
+    wrk_rows: list[tuple[int, str, serve_wrk.WrkRun]] = []
+    use_wrk = args.wrk_seconds > 0 and serve_wrk.available()
     first_order: dict[str, list[str]] = {}
     for workers in args.workers:
         first = workers == args.workers[0]
@@ -258,6 +266,18 @@ def main() -> None:
                 order = rows[-1][3].order
                 if first_order.setdefault(name, order) != order:
                     raise SystemExit(f"{name}: {workers} workers rank differently")
+            for name, (requests, _, _) in measured.items():
+                if not use_wrk or "images" in name:
+                    continue
+                for clients in (8, 32):
+                    cpu = tree_cpu_s(proc)
+                    wrun = serve_wrk.load(url, [r["json"] for r in requests], clients,
+                                          args.wrk_seconds)
+                    wrun.server_cpu_ms = 1e3 * (tree_cpu_s(proc) - cpu) / max(1, wrun.requests)
+                    wrk_rows.append((workers, name, wrun))
+                    print(f"# wrk, {workers} worker(s), {name}, {clients} connections: p50 "
+                          f"{wrun.percentiles[50]:.1f} ms, p99 {wrun.percentiles[99]:.1f} ms",
+                          flush=True)
             if first:
                 code_request = scenarios["20 codes x 8 collections of 100,000"][0]
                 soak_rss = [tree_rss_mb(proc)]
@@ -296,6 +316,7 @@ def main() -> None:
             peers.append((name, lib, cli))
     _print(args, b, startup, rss_loaded, load_avg, rows, peers, soak_rss, soak_errors,
            soak_answers, soak_wall)
+    _print_wrk(wrk_rows, args.wrk_seconds, use_wrk)
     print("server RSS MB: loaded " + f"{rss_loaded:.0f}" +
           "".join(f", after {name} {rss:.0f}" for name, rss in rss_steps))
 
@@ -346,6 +367,27 @@ def _print(args: argparse.Namespace, b: serve_stores.BenchStores, startup: float
     print(f"\nlibrary: {args.peer_runs} runs per code scenario in this process (assess + "
           f"answer JSON, no HTTP); dhr assess: {args.cli_runs} fresh processes per scenario; "
           "all rank the collections as the server does.")
+
+
+def _print_wrk(rows: list[tuple[int, str, serve_wrk.WrkRun]], seconds: int,
+               used: bool) -> None:
+    if not used:
+        print("\nwrk: not run (" + ("--wrk-seconds 0" if seconds <= 0 else
+                                   "not installed: apt-get install wrk") + ")")
+        return
+    print(f"\nthe code scenarios from wrk (C, one thread, {seconds} s per row, the same "
+          "requirement variants in turn): the server's latency without the Python clients' "
+          "own queueing\n")
+    print("| requirement | workers | connections | requests | p50 ms | p90 ms | p99 ms | "
+          "requests/s | server CPU ms/request | errors | target (p99) | result |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for workers, name, run in rows:
+        p = run.percentiles
+        target, ok = ("", "") if run.clients != 8 else \
+            (f"≤ {TARGET_CODES_MS:.0f} ms", _verdict(p[99] <= TARGET_CODES_MS))
+        print(f"| {name} | {workers} | {run.clients} | {run.requests} | {p[50]:.1f} | "
+              f"{p[90]:.1f} | {p[99]:.1f} | {run.rate:.0f} | {run.server_cpu_ms:.2f} | "
+              f"{run.errors} | {target} | {ok} |")
 
 
 if __name__ == "__main__":
