@@ -299,11 +299,15 @@ def findings(by: dict[str, dict[str, Any]]) -> list[str]:
                    "is given.")
     if itq and default and default.get("targets") and itq.get("targets"):
         d, i = default["targets"], itq["targets"]
+        corr = "more" if d["abs_corr"] > i["abs_corr"] else "less"
+        codes = "fewer" if d["distinct"] < i["distinct"] else "more"
+        balance = "less" if d["imbalance"] > i["imbalance"] else "more"
         out.append(f"- The default's stage-1 targets score {d['train_map_1000']:.3f} as codes "
                    f"of the training images against ITQ's {i['train_map_1000']:.3f}; their "
-                   f"bits are more correlated (mean |corr| {d['abs_corr']:.3f} vs "
-                   f"{i['abs_corr']:.3f}) and fewer codes are distinct ({d['distinct']} vs "
-                   f"{i['distinct']}).")
+                   f"bits are {corr} correlated (mean |corr| {d['abs_corr']:.3f} vs "
+                   f"{i['abs_corr']:.3f}), {balance} balanced (imbalance "
+                   f"{d['imbalance']:.3f} vs {i['imbalance']:.3f}) and {codes} codes are "
+                   f"distinct ({d['distinct']} vs {i['distinct']}).")
     variants = [r for k, r in by.items() if not k.startswith("ref ") and k != TEACHER]
     if itq and variants:
         best = max(variants, key=lambda r: r["map_1000"])

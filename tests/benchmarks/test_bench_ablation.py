@@ -28,3 +28,18 @@ def test_train_code_map_is_one_for_class_codes_and_low_for_noise() -> None:
     assert bench.train_code_map(class_bits, labels) == 1.0
     noise = np.random.default_rng(0).random((400, 16)) < 0.5
     assert bench.train_code_map(noise, labels) < 0.4
+
+
+def test_findings_compare_targets_in_the_direction_of_the_numbers() -> None:
+    def row(corr: float, distinct: int, imbalance: float) -> dict[str, object]:
+        return {"variant": "x", "map_1000": 0.5, "targets": {
+            "train_map_1000": 0.5, "abs_corr": corr, "distinct": distinct,
+            "imbalance": imbalance}}
+
+    findings = load_benchmark("ablation").findings
+    worse = findings({"ref itq": row(0.3, 2000, 0.02), "default": row(0.4, 1000, 0.1)})
+    better = findings({"ref itq": row(0.3, 2000, 0.1), "default": row(0.1, 3000, 0.02)})
+    assert "more correlated" in worse[0] and "fewer codes" in worse[0]
+    assert "less balanced" in worse[0]
+    assert "less correlated" in better[0] and "more codes" in better[0]
+    assert "more balanced" in better[0]
