@@ -259,10 +259,10 @@ def markdown() -> str:
              "labels (below); `pixels` = 28×28 raw pixels. Shared 2-core CPU machine, "
              "heavily loaded by other jobs while these rows ran (times not comparable).", "",
              "## The backbones", "", *backbone_lines(), "",
-             "The assessment benchmark on earlier backbone files of these sets (4 of 10 epochs "
-             "for animal-mnist, 6 of 10 for mnist; not re-run on the files above) "
-             "(`benchmarks/resource_allocation.py --variant ssl --backbone ssl ...`): "
-             "[assessment-calibration-ssl.md](assessment-calibration-ssl.md).", ""]
+             "The assessment benchmark on the animal-mnist and mnist files above "
+             "(`benchmarks/resource_allocation.py --variant ssl --backbone ssl ...`, ITQ-32, "
+             "seeds 0-2): [assessment-calibration-ssl.md](assessment-calibration-ssl.md); "
+             "pixels against ssl: docs/data.md.", ""]
     for dataset in sorted({k[0] for k in got}):
         c = chance(dataset)
         lines += [f"## {dataset}", ""]
