@@ -6,7 +6,8 @@ One command::
 
 1. pretrains one backbone per built-in set on that set's images (labels never enter),
    into ``.dhr-cache/pretrain/<set>.h5`` (the default schedule: ``convnet-s2``, 20
-   epochs, 1 thread; 28², flips for the animal sets; resumed if present;
+   epochs, 1 thread; 28², flips for the animal sets; the multi-label canvases: object-scale
+   views, ``SCHEDULE``, and max-pooled features, ``SSL_PARAMS``; resumed if present;
    ``--max-minutes`` bounds each run and ``--no-pretrain`` uses the files as they are;
    each file records how many epochs it got);
 2. runs ``benchmarks/retrieval.py`` for each set, seed and backbone (``ssl`` with that
@@ -41,6 +42,15 @@ CACHE = Path(".dhr-cache") / "pretrain"
 PAGE = RESULTS / "pretrain.md"
 #: Mirror images mean the same animal, not the same digit.
 FLIP = {"animal-mnist": True, "animal-multilabel": True, "mnist": False}
+#: The multi-label canvases (56², up to four 28² animals) are pretrained on object-scale
+#: views — crops of 15-35 % of the canvas, resampled to 28², the second view of an image
+#: within 10 % of the first one's centre, so both show the same animal — for 60 epochs,
+#: and their features max-pooled at the canvas's own 56²: an animal anywhere in it counts
+#: (docs/data.md, "Several objects per image").
+SCHEDULE: dict[str, dict[str, Any]] = {
+    "animal-multilabel": {"image_size": 56, "view_size": 28, "crop_scale": 0.15,
+                          "crop_max": 0.35, "pair_shift": 0.1, "epochs": 60}}
+SSL_PARAMS: dict[str, dict[str, Any]] = {"animal-multilabel": {"pool": "max"}}
 ORDER = ("lsh", "pcah", "itq", "nrdh", "dstgeh", "lagnh", "gah")
 SEED_HASHERS = ("nrdh", "dstgeh", "lagnh", "gah")
 PIXELS = {"grayscale": True, "normalise": "unit", "size": 28}
@@ -85,7 +95,8 @@ def weights_file(name: str, pairs: list[str], max_minutes: float | None,
     path = CACHE / f"{name}.h5"
     if not train and path.exists():
         return path
-    values = {"image_size": 28, "flip": FLIP[name], **parse_key_values(pairs)}
+    values = {"image_size": 28, "flip": FLIP[name], **SCHEDULE.get(name, {}),
+              **parse_key_values(pairs)}
     p = build_params(PretrainParams, values, "pretrain")
     x, digest = prepare_images(load_demo_arrays(name).images, p.image_size, p.channels)
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -129,7 +140,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> None:
         path = weights_file(name, args.pretrain_param, args.max_minutes,
                             not args.no_pretrain) if "ssl" in args.backbones else None
         for backbone in args.backbones.split(","):
-            params = {"weights": str(path)} if backbone == "ssl" else {}
+            params = ({"weights": str(path), **SSL_PARAMS.get(name, {})}
+                      if backbone == "ssl" else {})
             current = backbone_summary(path) if backbone == "ssl" and path else None
 
             def stale(row: dict[str, Any], name: str = name,
@@ -233,16 +245,28 @@ def _cell(key: tuple[str, str, str, int], got: dict[Any, dict[int, float]]) -> s
     return f"{statistics.mean(values):.3f}{sd} ({len(values)}){mark}"
 
 
+def changed_params(params: dict[str, Any]) -> str:
+    """The pretraining params of a file that differ from ``dhr pretrain``'s defaults."""
+    from dhr_sdk.core.params import build_params
+    from dhr_sdk.offline.pretrain import PretrainParams
+
+    default = build_params(PretrainParams, {}, "dhr pretrain").model_dump(mode="json")
+    diff = {k: v for k, v in sorted(params.items()) if k in default and default[k] != v}
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in diff.items()) or "defaults"
+
+
 def backbone_lines() -> list[str]:
     lines = ["| set | arch | feature | epochs done / planned | final loss | images | "
-             "data digest | file SHA-256 |", "|---|---|---|---|---|---|---|---|"]
+             "params beyond the defaults | data digest | file SHA-256 |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, r in sorted(current_backbones().items()):
         lines.append(f"| {name} | {r['arch']} (width {r['width']}) | {r['feature_dim']}-d | "
                      f"{r['epochs_done']} / {r['epochs']} | {r['final_loss']:.3f} | "
-                     f"{r['n_images']} | `{r['data_digest'][:12]}` | `{r['sha256'][:12]}` |")
+                     f"{r['n_images']} | {changed_params(r['params'])} | "
+                     f"`{r['data_digest'][:12]}` | `{r['sha256'][:12]}` |")
     for name in sorted(LEGACY):
         lines.append(f"| {name} | an earlier file, not kept: its rows predate recording the "
-                     "file (its epochs and loss: this page's git history) | | | | | | |")
+                     "file (its epochs and loss: this page's git history) | | | | | | | |")
     return lines
 
 

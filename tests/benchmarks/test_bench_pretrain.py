@@ -16,3 +16,10 @@ def test_targets_compare_against_pixels_itq_and_lsh() -> None:
     assert lines[-1] == "- ITQ-64 on ssl is 6.50× chance."
     mean[("d", "ssl", "itq", 64)] = 0.55
     assert "missed" in load_benchmark("pretrain").target_lines("d", mean, None)[0]
+
+
+def test_a_files_schedule_lists_only_what_differs_from_the_defaults() -> None:
+    bench = load_benchmark("pretrain")
+    assert bench.changed_params({"epochs": 20, "flip": True, "view_size": 28,
+                                 "not_a_param": 1}) == "flip=true, view_size=28"
+    assert bench.changed_params({"epochs": 20}) == "defaults"

@@ -48,3 +48,23 @@ def test_a_torchvision_encoder_pretrains_and_extracts(tmp_path: Path) -> None:
     text = run("features", folder, "-o", tmp_path / "s.h5", "--backbone", "ssl",
                "-p", f"weights={bb}", "-q", "--workers", "0")
     assert "16 images x 1024" in text
+
+
+def test_object_scale_views_and_max_pooling_through_the_cli(tmp_path: Path) -> None:
+    images = load_demo_arrays("animal-multilabel").images[:64]
+    canvases = write_images(tmp_path / "canvases", images)
+    bb = tmp_path / "multi.h5"
+    run("pretrain", canvases, "-o", bb, *SMALL, "-p", "image_size=56", "-p", "view_size=28",
+        "-p", "crop_scale=0.15", "-p", "crop_max=0.35", "-p", "pair_shift=0.1",
+        "-p", "epochs=1", "-p", "batch_size=32")
+    rec = read_ssl_file(bb)
+    assert rec.image_size == 56 and rec.params["view_size"] == 28
+    run("fit", canvases, "-o", tmp_path / "m.h5", "--hasher", "itq", "--backbone", "ssl",
+        "-p", "n_bits=16", "-p", f"backbone.weights={bb}", "-p", "backbone.pool=max", "-q",
+        "--workers", "0")
+    run("encode", canvases, "--model", tmp_path / "m.h5", "-o", tmp_path / "c.h5", "-q",
+        "--workers", "0")
+    store = Store(tmp_path / "c.h5")
+    assert store.read_codes().codes.shape == (64, 2)
+    (key,) = store.feature_keys()
+    assert store.read_features(key).backbone_params["pool"] == "max"

@@ -3,6 +3,7 @@ weights, resume continues bit for bit, the file holds plain arrays with provenan
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -50,11 +51,74 @@ def test_nt_xent_matches_a_naive_loop() -> None:
 def test_augment_is_seeded_in_range_and_differs_per_image() -> None:
     x = torch.rand(4, 1, 16, 16)
     p = PretrainParams(**TINY)
-    a = augment(x, torch.Generator().manual_seed(3), p)
-    b = augment(x, torch.Generator().manual_seed(3), p)
+    a, _ = augment(x, torch.Generator().manual_seed(3), p)
+    b, _ = augment(x, torch.Generator().manual_seed(3), p)
     assert torch.equal(a, b) and a.shape == x.shape
     assert float(a.min()) >= 0 and float(a.max()) <= 1
-    assert not torch.equal(a, augment(x, torch.Generator().manual_seed(4), p))
+    assert not torch.equal(a, augment(x, torch.Generator().manual_seed(4), p)[0])
+
+
+def _one_object(n: int) -> torch.Tensor:
+    """``n`` 16² images, dark but for a bright 8² top-left quadrant (one object of four
+    places)."""
+    x = torch.zeros(n, 1, 16, 16)
+    x[:, :, :8, :8] = 1.0
+    return x
+
+
+def test_object_scale_views_crop_one_place_of_the_image() -> None:
+    x = _one_object(200)
+    still = {"rotation": 0.0, "jitter": 0.0}
+    small = PretrainParams(**{**TINY, **still, "crop_scale": 0.2, "crop_max": 0.25,
+                              "view_size": 8})
+    views, _ = augment(x, torch.Generator().manual_seed(0), small)
+    assert views.shape == (200, 1, 8, 8)
+    bright = views.amax(dim=(1, 2, 3)) > 0.5
+    assert 0.1 < float(bright.float().mean()) < 0.9  # some crops miss the object
+    whole, _ = augment(x, torch.Generator().manual_seed(0),
+                       PretrainParams(**{**TINY, **still, "crop_scale": 1.0}))
+    assert bool((whole.amax(dim=(1, 2, 3)) > 0.5).all())  # a whole-image crop never does
+
+
+def test_paired_views_show_the_same_place() -> None:
+    x = _one_object(200)
+    p = PretrainParams(**{**TINY, "rotation": 0.0, "jitter": 0.0, "crop_scale": 0.2,
+                          "crop_max": 0.25, "view_size": 8, "pair_shift": 0.02})
+    gen = torch.Generator().manual_seed(0)
+    first, centres = augment(x, gen, p)
+    second, (cx, cy) = augment(x, gen, p, near=centres)
+    near = ((cx - centres[0]).abs() <= 0.04 + 1e-9) & ((cy - centres[1]).abs() <= 0.04 + 1e-9)
+    assert float(near.float().mean()) > 0.8  # the others were moved back inside the image
+    hit1, hit2 = first.amax(dim=(1, 2, 3)) > 0.5, second.amax(dim=(1, 2, 3)) > 0.5
+    assert float((hit1 == hit2).float().mean()) > 0.9  # both views see the object, or neither
+    unpaired = augment(x, torch.Generator().manual_seed(1), p.model_copy(
+        update={"pair_shift": None}), near=centres)[0].amax(dim=(1, 2, 3)) > 0.5
+    assert float((hit1 == unpaired).float().mean()) < 0.8
+
+
+def test_crop_and_view_bounds_are_checked() -> None:
+    with pytest.raises(ValueError, match="crop_max"):
+        PretrainParams(crop_scale=0.5, crop_max=0.3)
+    with pytest.raises(ValueError, match="view_size"):
+        PretrainParams(image_size=28, view_size=56)
+
+
+def test_views_smaller_than_the_images_train_and_record_the_image_size(images, tmp_path: Path
+                                                                      ) -> None:
+    res = _run(images, tmp_path / "v.h5", epochs=2, view_size=8, crop_scale=0.2,
+               crop_max=0.5, pair_shift=0.1)
+    assert res.loss[-1] < res.loss[0]
+    rec = read_ssl_file(tmp_path / "v.h5")
+    assert rec.image_size == 16 and rec.params["view_size"] == 8
+
+
+def test_a_file_older_than_a_param_resumes_with_its_default(images, tmp_path: Path) -> None:
+    _run(images, tmp_path / "o.h5", epochs=1)
+    with h5py.File(tmp_path / "o.h5", "r+") as h5:  # as written before crop_max existed
+        params = json.loads(h5.attrs["params"])
+        del params["crop_max"]
+        h5.attrs["params"] = json.dumps(params)
+    assert _run(images, tmp_path / "o.h5", resume=True, epochs=2).resumed_from == 1
 
 
 def test_loss_decreases_and_file_records_provenance(images, tmp_path: Path) -> None:

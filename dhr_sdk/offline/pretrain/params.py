@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dhr_sdk.core.params import Params
 
@@ -35,6 +35,18 @@ class PretrainParams(Params):
                             "head.")
     crop_scale: float = Field(0.4, gt=0, le=1, description="Random resized crops cover "
                               "this share of the image area at least.")
+    crop_max: float = Field(1.0, gt=0, le=1, description="... and at most this share "
+                            "(below 1 with a small view_size: crops of one object of images "
+                            "that hold several).")
+    view_size: int | None = Field(None, ge=8, le=512, description="Side of the training "
+                                  "views the crops are resampled to (default image_size). "
+                                  "Smaller than image_size: the encoder learns objects at "
+                                  "the scale they have in the full image_size image, which "
+                                  "the ssl backbone's pool=max then finds anywhere in it.")
+    pair_shift: float | None = Field(None, gt=0, le=1, description="The second view of "
+                                     "an image is a crop centred at most this share of the "
+                                     "side from the first one's (default: anywhere), so that "
+                                     "with small crops both views show the same object.")
     rotation: float = Field(15.0, ge=0, le=180, description="Random rotation, degrees (±).")
     flip: bool = Field(False, description="Random horizontal flips (off: digits and text "
                        "change meaning when mirrored).")
@@ -46,3 +58,18 @@ class PretrainParams(Params):
                          "(1: on cores shared with other jobs, 2 threads spent 2-4x the "
                          "wall clock waiting for each other; raise it on idle cores). The "
                          "same seed gives the same weights for the same thread count.")
+
+    @model_validator(mode="after")
+    def _crops_fit(self) -> PretrainParams:
+        if self.crop_max < self.crop_scale:
+            raise ValueError(f"crop_max ({self.crop_max}) is below crop_scale "
+                             f"({self.crop_scale})")
+        if self.view_size is not None and self.view_size > self.image_size:
+            raise ValueError(f"view_size ({self.view_size}) exceeds image_size "
+                             f"({self.image_size}): views are crops of the image")
+        return self
+
+    @property
+    def views(self) -> int:
+        """Side of the training views (``view_size``, default ``image_size``)."""
+        return self.view_size or self.image_size

@@ -116,7 +116,9 @@ def _check_resumable(old: SSLBackboneFile, p: PretrainParams, digest: str, path:
         raise DhrError(f"{path} was trained on other images (data digest "
                        f"{old.data_digest[:12]} vs {digest[:12]}); drop --resume to start anew")
     new = p.model_dump(mode="json")
-    diff = sorted(k for k in new if k not in RESUMABLE and old.params.get(k) != new[k])
+    # a param the file does not record is newer than the file, which trained with its default
+    default = build_params(PretrainParams, {}, "dhr pretrain").model_dump(mode="json")
+    diff = sorted(k for k in new if k not in RESUMABLE and old.params.get(k, default[k]) != new[k])
     if diff:
         raise DhrError(f"{path} was trained with other params ({', '.join(diff)}); resume "
                        "with the same ones (only epochs and threads may change)")
@@ -155,7 +157,8 @@ def _epoch(encoder: torch.nn.Module, head: torch.nn.Module, opt: torch.optim.Opt
     total, count = 0.0, 0
     for idx in batches:
         x = data[idx.to(data.device)]
-        views = torch.cat([augment(x, gen, p), augment(x, gen, p)])
+        first, centres = augment(x, gen, p)
+        views = torch.cat([first, augment(x, gen, p, near=centres)[0]])
         z = head(encoder(views.contiguous(memory_format=torch.channels_last)))
         loss = nt_xent(z[: len(idx)], z[len(idx):], p.temperature)
         opt.zero_grad(set_to_none=True)

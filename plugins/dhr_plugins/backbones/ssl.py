@@ -1,9 +1,12 @@
 """The ``ssl`` backbone: an encoder pretrained by ``dhr pretrain`` on the dark data itself.
 
 ``-p weights=backbone.h5`` names the file; the architecture (``convnet-s2``, ``convnet`` or
-any torchvision model), image size and channels come from it, so the plugin has nothing
-else to set. The feature is the encoder's pooled output (the projection head of the
-contrastive loss is not kept). The feature cache key and a hash model both include the
+any torchvision model), image size and channels come from it. The feature is the
+encoder's pooled output (the projection head of the contrastive loss is not kept):
+``pool=avg`` (default) averages the last feature map, as in training; ``pool=max`` takes
+each channel's maximum instead, a pattern's presence anywhere in the image, which suits
+images holding several objects (pretrain them with small ``crop_max`` and ``view_size``:
+docs/data.md). The feature cache key and a hash model both include the
 file's content digest: features of another pretraining never mix with these.
 """
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -32,6 +35,9 @@ class SSLBackbone(Backbone):
     class Params(Params):
         weights: str = Field("backbone.h5", description="Backbone file written by 'dhr "
                              "pretrain' (architecture, image size and weights inside).")
+        pool: Literal["avg", "max"] = Field("avg", description="Global pooling of the last "
+                                            "feature map: avg (as trained) or max (a "
+                                            "pattern anywhere: several objects per image).")
 
     @cached_property
     def file(self) -> SSLBackboneFile:
@@ -63,4 +69,19 @@ class SSLBackbone(Backbone):
             detail = " ".join(str(exc).split())[:300]
             raise DhrError(f"{self.params.weights}: the weights do not fit {rec.arch!r}: "  # type: ignore[attr-defined]
                            f"{detail}") from None
+        if self.params.pool == "max":  # type: ignore[attr-defined]
+            _max_pooled(net, str(self.params.weights))  # type: ignore[attr-defined]
         return net.to(device).eval()
+
+
+def _max_pooled(net: torch.nn.Module, weights: str) -> None:
+    """Replace the encoder's global average pooling by global max pooling, in place."""
+    from torch import nn
+
+    for parent in net.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.AdaptiveAvgPool2d):
+                setattr(parent, name, nn.AdaptiveMaxPool2d(child.output_size))
+                return
+    raise DhrError(f"{weights}: the encoder has no global average pooling to make max "
+                   "pooling (use pool=avg)")

@@ -69,6 +69,23 @@ def test_features_are_the_pretrained_encoder_on_the_shared_transform(weights: Pa
                                rtol=1e-5, atol=1e-6)
 
 
+def test_max_pooling_takes_each_channels_maximum_and_keys_its_own_cache(weights: Path
+                                                                       ) -> None:
+    from dhr_sdk.model.ssl_net import build_encoder
+
+    bb = get_registry().create("backbone", "ssl", {"weights": str(weights), "pool": "max"})
+    rec = read_ssl_file(weights)
+    net = build_encoder("convnet-s2", 1, 4)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in rec.encoder.items()})
+    images = load_demo_arrays("mnist").images[:5]
+    x, _ = prepare_images(images, 16, 1)
+    with torch.no_grad():
+        maps = net.eval()[:-2](x)  # before the global pooling
+    np.testing.assert_allclose(features_from_arrays(images, bb), maps.amax(dim=(2, 3)).numpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert features_key(bb) != features_key(SSLBackbone(weights=str(weights)))
+
+
 def test_a_full_resolution_convnet_file_still_loads(tmp_path: Path) -> None:
     """Files of the earlier default architecture (``convnet``) keep working."""
     path = tmp_path / "convnet.h5"
