@@ -283,7 +283,7 @@ def markdown() -> str:
              "labels (below); `pixels` = 28×28 raw pixels. Shared 2-core CPU machine, "
              "heavily loaded by other jobs while these rows ran (times not comparable).", "",
              "## The backbones", "", *backbone_lines(), "",
-             "The assessment benchmark on the animal-mnist and mnist files above "
+             "The assessment benchmark on the files above "
              "(`benchmarks/resource_allocation.py --variant ssl --backbone ssl ...`, ITQ-32, "
              "seeds 0-2): [assessment-calibration-ssl.md](assessment-calibration-ssl.md); "
              "pixels against ssl: docs/data.md.", ""]
