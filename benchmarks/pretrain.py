@@ -50,7 +50,7 @@ FLIP = {"animal-mnist": True, "animal-multilabel": True, "mnist": False}
 SCHEDULE: dict[str, dict[str, Any]] = {
     "animal-multilabel": {"image_size": 56, "view_size": 28, "crop_scale": 0.15,
                           "crop_max": 0.35, "pair_shift": 0.1, "epochs": 60}}
-SSL_PARAMS: dict[str, dict[str, Any]] = {"animal-multilabel": {"pool": "max"}}
+SSL_PARAMS: dict[str, dict[str, Any]] = {"animal-multilabel": {"pooling": "max"}}
 ORDER = ("lsh", "pcah", "itq", "nrdh", "dstgeh", "lagnh", "gah")
 SEED_HASHERS = ("nrdh", "dstgeh", "lagnh", "gah")
 PIXELS = {"grayscale": True, "normalise": "unit", "size": 28}

@@ -60,11 +60,11 @@ def test_object_scale_views_and_max_pooling_through_the_cli(tmp_path: Path) -> N
     rec = read_ssl_file(bb)
     assert rec.image_size == 56 and rec.params["view_size"] == 28
     run("fit", canvases, "-o", tmp_path / "m.h5", "--hasher", "itq", "--backbone", "ssl",
-        "-p", "n_bits=16", "-p", f"backbone.weights={bb}", "-p", "backbone.pool=max", "-q",
+        "-p", "n_bits=16", "-p", f"backbone.weights={bb}", "-p", "backbone.pooling=max", "-q",
         "--workers", "0")
     run("encode", canvases, "--model", tmp_path / "m.h5", "-o", tmp_path / "c.h5", "-q",
         "--workers", "0")
     store = Store(tmp_path / "c.h5")
     assert store.read_codes().codes.shape == (64, 2)
     (key,) = store.feature_keys()
-    assert store.read_features(key).backbone_params["pool"] == "max"
+    assert store.read_features(key).backbone_params["pooling"] == "max"

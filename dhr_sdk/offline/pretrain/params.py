@@ -42,7 +42,7 @@ class PretrainParams(Params):
                                   "views the crops are resampled to (default image_size). "
                                   "Smaller than image_size: the encoder learns objects at "
                                   "the scale they have in the full image_size image, which "
-                                  "the ssl backbone's pool=max then finds anywhere in it.")
+                                  "the ssl backbone's pooling=max then finds anywhere in it.")
     pair_shift: float | None = Field(None, gt=0, le=1, description="The second view of "
                                      "an image is a crop centred at most this share of the "
                                      "side from the first one's (default: anywhere), so that "

@@ -3,7 +3,7 @@
 ``-p weights=backbone.h5`` names the file; the architecture (``convnet-s2``, ``convnet`` or
 any torchvision model), image size and channels come from it. The feature is the
 encoder's pooled output (the projection head of the contrastive loss is not kept):
-``pool=avg`` (default) averages the last feature map, as in training; ``pool=max`` takes
+``pooling=avg`` (default) averages the last feature map, as in training; ``pooling=max`` takes
 each channel's maximum instead, a pattern's presence anywhere in the image, which suits
 images holding several objects (pretrain them with small ``crop_max`` and ``view_size``:
 docs/data.md). The feature cache key and a hash model both include the
@@ -35,9 +35,9 @@ class SSLBackbone(Backbone):
     class Params(Params):
         weights: str = Field("backbone.h5", description="Backbone file written by 'dhr "
                              "pretrain' (architecture, image size and weights inside).")
-        pool: Literal["avg", "max"] = Field("avg", description="Global pooling of the last "
-                                            "feature map: avg (as trained) or max (a "
-                                            "pattern anywhere: several objects per image).")
+        pooling: Literal["avg", "max"] = Field(
+            "avg", description="Global pooling of the last feature map: avg (as trained) or "
+            "max (a pattern anywhere: several objects per image).")
 
     @cached_property
     def file(self) -> SSLBackboneFile:
@@ -69,7 +69,7 @@ class SSLBackbone(Backbone):
             detail = " ".join(str(exc).split())[:300]
             raise DhrError(f"{self.params.weights}: the weights do not fit {rec.arch!r}: "  # type: ignore[attr-defined]
                            f"{detail}") from None
-        if self.params.pool == "max":  # type: ignore[attr-defined]
+        if self.params.pooling == "max":  # type: ignore[attr-defined]
             _max_pooled(net, str(self.params.weights))  # type: ignore[attr-defined]
         return net.to(device).eval()
 
@@ -84,4 +84,4 @@ def _max_pooled(net: torch.nn.Module, weights: str) -> None:
                 setattr(parent, name, nn.AdaptiveMaxPool2d(child.output_size))
                 return
     raise DhrError(f"{weights}: the encoder has no global average pooling to make max "
-                   "pooling (use pool=avg)")
+                   "pooling (use pooling=avg)")

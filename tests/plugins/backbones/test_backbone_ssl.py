@@ -73,7 +73,7 @@ def test_max_pooling_takes_each_channels_maximum_and_keys_its_own_cache(weights:
                                                                        ) -> None:
     from dhr_sdk.model.ssl_net import build_encoder
 
-    bb = get_registry().create("backbone", "ssl", {"weights": str(weights), "pool": "max"})
+    bb = get_registry().create("backbone", "ssl", {"weights": str(weights), "pooling": "max"})
     rec = read_ssl_file(weights)
     net = build_encoder("convnet-s2", 1, 4)
     net.load_state_dict({k: torch.from_numpy(v) for k, v in rec.encoder.items()})
