@@ -12,9 +12,11 @@ One command::
    each file records how many epochs it got);
 2. runs ``benchmarks/retrieval.py`` for each set, seed and backbone (``ssl`` with that
    file, and ``pixels``) into ``docs/results/retrieval-pretrain-<backbone>-seed<S>.json``;
-   each ``ssl`` row records the backbone file it measured (SHA-256, epochs, loss), and rows
-   of another file (a retrained backbone) are dropped from the files this run writes and
-   never shown on the page (they measured weights that no longer exist);
+   each ``ssl`` row records the backbone file it measured (SHA-256 of the file and of its
+   weights, epochs, loss), and rows of other weights (a retrained backbone that did not
+   reproduce them) are dropped from the files this run writes and never shown on the page
+   (they measured weights that no longer exist); a retraining that reproduces the weights
+   keeps them (its file differs only by its creation time);
 3. writes ``docs/results/pretrain.md``: mAP@1000 per hasher and code length, mean ± sd
    over the seeds that were run, pixels vs pretrained, and the issue's targets checked.
 
@@ -110,13 +112,43 @@ def results_file(backbone: str, seed: int) -> Path:
     return RESULTS / f"retrieval-pretrain-{backbone}-seed{seed}.json"
 
 
+def weights_digest(path: Path) -> str:
+    """SHA-256 of what a backbone file's features depend on: architecture, image size,
+    channels and the encoder's arrays — not the file's bytes, which also hold its creation
+    time, so that a retraining that reproduces the weights (same images, params, seed and
+    threads) keeps the rows measured with them."""
+    import hashlib
+
+    from dhr_sdk.model.ssl_file import read_ssl_file
+
+    r = read_ssl_file(path)
+    h = hashlib.sha256(json.dumps([r.arch, r.image_size, r.channels]).encode())
+    for name in sorted(r.encoder):
+        a = r.encoder[name]
+        h.update(json.dumps([name, str(a.dtype), list(a.shape)]).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def same_backbone(recorded: dict[str, Any] | None, current: dict[str, Any] | None) -> bool:
+    """Whether a row's recorded backbone file is ``current``: the same file, or the same
+    weights (rows recorded before the weights digest existed need the same file)."""
+    if recorded is None or current is None:
+        return recorded is current
+    if recorded.get("sha256") == current.get("sha256"):
+        return True
+    w = recorded.get("weights_sha256")
+    return w is not None and w == current.get("weights_sha256")
+
+
 def backbone_summary(path: Path) -> dict[str, Any]:
     """What an ``ssl`` row records of the backbone file it measured."""
     from dhr_sdk.core.digest import file_digest
     from dhr_sdk.model.ssl_file import read_ssl_file
 
     r = read_ssl_file(path)
-    return {"sha256": file_digest(path), "arch": r.arch, "width": r.params.get("width"),
+    return {"sha256": file_digest(path), "weights_sha256": weights_digest(path),
+            "arch": r.arch, "width": r.params.get("width"),
             "feature_dim": r.feature_dim, "epochs_done": r.epochs_done,
             "epochs": r.params["epochs"], "final_loss": r.loss[-1], "n_images": r.n_images,
             "data_digest": r.data_digest, "params": r.params}
@@ -147,8 +179,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> None:
             def stale(row: dict[str, Any], name: str = name,
                       current: dict[str, Any] | None = current) -> bool:
                 return (current is not None and row["dataset"]["name"] == name
-                        and row["backbone"].get("file", {}).get("sha256")
-                        != current["sha256"])
+                        and not same_backbone(row["backbone"].get("file"), current))
 
             feats = None
             for seed in [int(s) for s in args.seeds.split(",")]:
@@ -189,9 +220,8 @@ def collect() -> dict[tuple[str, str, str, int], dict[int, float]]:
         for row in _rows(f):
             res = row["result"]
             if row["backbone"]["name"] == "ssl":
-                sha = row["backbone"].get("file", {}).get("sha256")
                 now = files_now.get(row["dataset"]["name"])
-                if sha != (now["sha256"] if now else None):
+                if not same_backbone(row["backbone"].get("file"), now):
                     continue
                 if now is None:
                     LEGACY.add(row["dataset"]["name"])
@@ -257,17 +287,23 @@ def changed_params(params: dict[str, Any]) -> str:
 
 def backbone_lines() -> list[str]:
     lines = ["| set | arch | feature | epochs done / planned | final loss | images | "
-             "params beyond the defaults | data digest | file SHA-256 |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "params beyond the defaults | data digest | weights SHA-256 | file SHA-256 |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in sorted(current_backbones().items()):
         lines.append(f"| {name} | {r['arch']} (width {r['width']}) | {r['feature_dim']}-d | "
                      f"{r['epochs_done']} / {r['epochs']} | {r['final_loss']:.3f} | "
                      f"{r['n_images']} | {changed_params(r['params'])} | "
-                     f"`{r['data_digest'][:12]}` | `{r['sha256'][:12]}` |")
+                     f"`{r['data_digest'][:12]}` | {_short(r.get('weights_sha256'))} | "
+                     f"`{r['sha256'][:12]}` |")
     for name in sorted(LEGACY):
         lines.append(f"| {name} | an earlier file, not kept: its rows predate recording the "
-                     "file (its epochs and loss: this page's git history) | | | | | | | |")
+                     "file (its epochs and loss: this page's git history) | | | | | | | | |")
     return lines
+
+
+def _short(digest: str | None) -> str:
+    """A digest's first 12 hex digits, or a dash for rows recorded before it existed."""
+    return f"`{digest[:12]}`" if digest else "—"
 
 
 def markdown() -> str:
