@@ -34,7 +34,10 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dhr_sdk.model.ssl_file import SSLBackboneFile
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -112,16 +115,13 @@ def results_file(backbone: str, seed: int) -> Path:
     return RESULTS / f"retrieval-pretrain-{backbone}-seed{seed}.json"
 
 
-def weights_digest(path: Path) -> str:
+def weights_digest(r: SSLBackboneFile) -> str:
     """SHA-256 of what a backbone file's features depend on: architecture, image size,
     channels and the encoder's arrays — not the file's bytes, which also hold its creation
     time, so that a retraining that reproduces the weights (same images, params, seed and
     threads) keeps the rows measured with them."""
     import hashlib
 
-    from dhr_sdk.model.ssl_file import read_ssl_file
-
-    r = read_ssl_file(path)
     h = hashlib.sha256(json.dumps([r.arch, r.image_size, r.channels]).encode())
     for name in sorted(r.encoder):
         a = r.encoder[name]
@@ -147,7 +147,7 @@ def backbone_summary(path: Path) -> dict[str, Any]:
     from dhr_sdk.model.ssl_file import read_ssl_file
 
     r = read_ssl_file(path)
-    return {"sha256": file_digest(path), "weights_sha256": weights_digest(path),
+    return {"sha256": file_digest(path), "weights_sha256": weights_digest(r),
             "arch": r.arch, "width": r.params.get("width"),
             "feature_dim": r.feature_dim, "epochs_done": r.epochs_done,
             "epochs": r.params["epochs"], "final_loss": r.loss[-1], "n_images": r.n_images,

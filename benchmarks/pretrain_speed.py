@@ -71,7 +71,7 @@ def profile(steps: int, arch: str, threads: int, channels_last: bool) -> dict[st
 
     from dhr_sdk.model.ssl_net import build_encoder
     from dhr_sdk.offline.pretrain import PretrainParams
-    from dhr_sdk.offline.pretrain.augment import augment
+    from dhr_sdk.offline.pretrain.augment import two_views
     from dhr_sdk.offline.pretrain.simclr import _projector, nt_xent
 
     p = PretrainParams(arch=arch)
@@ -86,8 +86,7 @@ def profile(steps: int, arch: str, threads: int, channels_last: bool) -> dict[st
     times: dict[str, list[float]] = {k: [] for k in (*PHASES, "cpu")}
     for i in range(steps + 2):
         c0, t0 = time.process_time(), time.perf_counter()
-        first, centres = augment(x, gen, p)
-        views = torch.cat([first, augment(x, gen, p, near=centres)[0]])
+        views = two_views(x, gen, p)
         t1 = time.perf_counter()
         z = head(encoder(views.contiguous(memory_format=fmt)))
         loss = nt_xent(z[: len(x)], z[len(x):], p.temperature)

@@ -41,6 +41,7 @@ def test_the_weights_digest_ignores_the_files_creation_time(tmp_path: Path) -> N
     import h5py
 
     from dhr_sdk.datasets.demo import load_demo_arrays
+    from dhr_sdk.model.ssl_file import read_ssl_file
     from dhr_sdk.offline.pretrain import PretrainParams, pretrain
     from dhr_sdk.offline.pretrain.images import prepare_images
 
@@ -53,5 +54,5 @@ def test_the_weights_digest_ignores_the_files_creation_time(tmp_path: Path) -> N
                  data_digest=digest)
     with h5py.File(tmp_path / "b.h5", "r+") as h5:
         h5.attrs["created"] = "another time"
-    a, b, c = (bench.weights_digest(tmp_path / f"{n}.h5") for n in "abc")
+    a, b, c = (bench.weights_digest(read_ssl_file(tmp_path / f"{n}.h5")) for n in "abc")
     assert a == b != c

@@ -59,3 +59,12 @@ def augment(x: torch.Tensor, gen: torch.Generator, p: PretrainParams,
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     out = ((out - mean) * contrast.view(-1, 1, 1, 1) + mean) * bright.view(-1, 1, 1, 1)
     return out.clamp_(0.0, 1.0), (cx, cy)
+
+
+def two_views(x: torch.Tensor, gen: torch.Generator, p: PretrainParams) -> torch.Tensor:
+    """SimCLR's pair of views of every image of ``x``, stacked (first views, then second
+    views; the second near the first with ``p.pair_shift``)."""
+    import torch
+
+    first, centres = augment(x, gen, p)
+    return torch.cat([first, augment(x, gen, p, near=centres)[0]])

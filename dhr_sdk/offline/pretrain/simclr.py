@@ -41,7 +41,7 @@ from dhr_sdk.model.ssl_file import (
     write_ssl_file,
 )
 from dhr_sdk.model.ssl_net import build_encoder, feature_dim
-from dhr_sdk.offline.pretrain.augment import augment
+from dhr_sdk.offline.pretrain.augment import two_views
 from dhr_sdk.offline.pretrain.params import PretrainParams
 
 if TYPE_CHECKING:
@@ -157,8 +157,7 @@ def _epoch(encoder: torch.nn.Module, head: torch.nn.Module, opt: torch.optim.Opt
     total, count = 0.0, 0
     for idx in batches:
         x = data[idx.to(data.device)]
-        first, centres = augment(x, gen, p)
-        views = torch.cat([first, augment(x, gen, p, near=centres)[0]])
+        views = two_views(x, gen, p)
         z = head(encoder(views.contiguous(memory_format=torch.channels_last)))
         loss = nt_xent(z[: len(idx)], z[len(idx):], p.temperature)
         opt.zero_grad(set_to_none=True)
