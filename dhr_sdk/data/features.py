@@ -72,9 +72,9 @@ def _same_names(a: Any, a_names: list[str], b: Any, b_names: list[str]) -> bool:
     return a is None or (a_names == b_names and a.shape == b.shape and (a != b).nnz == 0)
 
 
-def _matches(stored: CollectionRecord, col: Collection, signature: str) -> Collection | None:
+def _matches(stored: CollectionRecord, col: Collection) -> Collection | None:
     """``col`` minus the files the store found unreadable, if it is the stored collection."""
-    if not stored.signature or stored.signature != signature:
+    if not stored.signature or stored.signature != col.signature_like(stored.signature):
         return None
     failed = dict(zip(stored.skipped, stored.skipped_reasons, strict=True))
     try:
@@ -103,11 +103,11 @@ def forward_files(paths: Sequence[str], backbone: Backbone, *, batch_size: int, 
                        device=device, progress=progress)
 
 
-def _plan(store: Store, collection: Collection, key: str, signature: str, recompute: bool
+def _plan(store: Store, collection: Collection, key: str, recompute: bool
           ) -> tuple[CollectionRecord | None, Collection | None, FeaturesRecord | None]:
     """Stored collection, the collection to extract matched against it, cached features."""
     stored = store.read_collection() if store.has("collection") else None
-    current = _matches(stored, collection, signature) if stored is not None else None
+    current = _matches(stored, collection) if stored is not None else None
     if current is not None and stored is not None and not recompute \
             and key in store.feature_keys():
         rec = store.read_features(key)
@@ -122,8 +122,7 @@ def pending_paths(store_path: str | Path, collection: Collection, backbone: Back
     store caches them), without writing anything: what a distributed run must compute."""
     if not Path(store_path).exists():
         return [str(p) for p in collection.paths]
-    _, current, cached = _plan(Store(store_path), collection, features_key(backbone),
-                               collection.signature(), False)
+    _, current, cached = _plan(Store(store_path), collection, features_key(backbone), False)
     if cached is not None:
         return []
     return [str(p) for p in (current if current is not None else collection).paths]
@@ -143,12 +142,12 @@ def extract_collection(store_path: str | Path, collection: Collection, backbone:
     start = time.perf_counter()
     store = Store.open_or_create(store_path)
     key = features_key(backbone)
-    signature = collection.signature()
-    stored, current, cached = _plan(store, collection, key, signature, recompute)
+    stored, current, cached = _plan(store, collection, key, recompute)
     if cached is not None and stored is not None:
         progress.log(f"features {key}: reusing the cache in {store.path}")
         return FeaturesResult(cached, stored, True, time.perf_counter() - start)
     target = current if current is not None else collection
+    signature = collection.signature()  # before the forward: a file changed during it is stale
     feats, failed_rows = forward([str(p) for p in target.paths], backbone,
                                  batch_size=batch_size, workers=workers, device=device,
                                  progress=progress)

@@ -28,6 +28,7 @@ from dhr_sdk.core.errors import DhrError
 from dhr_sdk.core.progress import QUIET, Progress
 from dhr_sdk.core.registry import get_registry
 from dhr_sdk.core.types import HashGraph, RankResult
+from dhr_sdk.data import signature as file_signature
 from dhr_sdk.data.collection import Collection
 from dhr_sdk.data.features import features_key
 from dhr_sdk.model.hash_model import HashModel
@@ -100,6 +101,20 @@ def _check_names(present: Sequence[str], side_files: bool, names: Sequence[str],
                        "lack; rebuild it with the side files instead")
 
 
+def _old_collection(store: Store) -> CollectionRecord | CollectionHead:
+    """The store's collection, without decoding its ids when the format allows (2.0)."""
+    return read_collection_head(store) or store.read_collection()
+
+
+def _check_new(old: CollectionRecord | CollectionHead, names: list[str], n_codes: int) -> None:
+    """:func:`_check_names` against the ids ``old`` holds (by hash for a head)."""
+    if isinstance(old, CollectionHead):
+        _check_names(old.present(names), old.side_files, names, n_codes)
+    else:
+        _check_names(sorted(set(old.image_ids).intersection(names)), _side_files(old),
+                     names, n_codes)
+
+
 def _closed_form(ranker: Any) -> bool:
     """Whether the store's rank is CPR's undamped closed form (then it updates locally)."""
     p = ranker.params
@@ -146,19 +161,36 @@ def _side_files(col: CollectionRecord) -> bool:
 def _grown_collection(old: CollectionRecord | CollectionHead, names: list[str],
                       gone: dict[str, str]) -> CollectionRecord:
     """The collection with ``names`` appended and ``gone`` joining its skipped files (the
-    old ids are decoded only to recompute a recorded signature)."""
+    old ids are not decoded for a :class:`CollectionHead`: its ``image_ids`` stay empty)."""
     listed = set(names) | set(gone)
     kept = [(s, r) for s, r in zip(old.skipped, old.skipped_reasons, strict=True)
             if s not in listed]
     col = CollectionRecord(
         image_ids=[], root=old.root, skipped=[s for s, _ in kept] + sorted(gone),
         skipped_reasons=[r for _, r in kept] + [gone[s] for s in sorted(gone)], signature="")
-    if isinstance(old, CollectionRecord) or old.signature:
-        ids = old.image_ids if isinstance(old, CollectionRecord) else old.ids()
-        col.image_ids = [*ids, *names]
+    if isinstance(old, CollectionRecord):
+        col.image_ids = [*old.image_ids, *names]
     if old.signature:
-        col.signature = Collection.from_record(col).signature()
+        col.signature = _grown_signature(old, names, gone)
     return col
+
+
+def _grown_signature(old: CollectionRecord | CollectionHead, names: list[str],
+                     gone: dict[str, str]) -> str:
+    """The stored signature extended by the files that join the collection (the old files
+    keep the state it recorded: :mod:`dhr_sdk.data.signature`), or computed whole when it
+    cannot be extended (an older kind of signature, or a skipped file that is now added:
+    its recorded state is not known)."""
+    before = set(old.skipped)
+    failed = sorted(set(gone) - before)  # the names are new ids (checked before)
+    known = (sorted(set(old.image_ids).intersection(failed))
+             if isinstance(old, CollectionRecord) else old.present(failed))
+    grown = None if before.intersection(names) else file_signature.extended(
+        old.signature, old.root, {*names, *failed} - set(known))
+    if grown is not None:
+        return grown
+    ids = old.image_ids if isinstance(old, CollectionRecord) else old.ids()
+    return file_signature.signature(old.root, [*ids, *names, *old.skipped, *gone])
 
 
 def add_codes(store_path: str | Path, codes: np.ndarray, names: Sequence[str], *,
@@ -176,13 +208,8 @@ def add_codes(store_path: str | Path, codes: np.ndarray, names: Sequence[str], *
     _check_store(store)
     codes = check_packed(np.asarray(codes), codes_bits(store))
     names = [str(n) for n in names]
-    head = read_collection_head(store)  # format 2.0: ids not decoded
-    old_col: CollectionRecord | CollectionHead = head or store.read_collection()
-    if isinstance(old_col, CollectionHead):
-        _check_names(old_col.present(names), old_col.side_files, names, codes.shape[0])
-    else:
-        _check_names(sorted(set(old_col.image_ids).intersection(names)),
-                     _side_files(old_col), names, codes.shape[0])
+    old_col = _old_collection(store)
+    _check_new(old_col, names, codes.shape[0])
     gone = dict(skipped or {})
     col = _grown_collection(old_col, names, gone)
     registry = get_registry()
@@ -295,13 +322,12 @@ def add_images(store_path: str | Path, sources: Sequence[str | Path], *,
     if not store.has("model"):
         raise DhrError(f"{store.path} has no model to encode images with (a store of imported "
                        "codes grows with add_codes)")
-    old = store.read_collection()
+    old = _old_collection(store)
     if not old.root:
         raise DhrError(f"{store.path} records no collection folder; add codes instead")
     root = Path(old.root)
     ids, skipped = _new_files(root, sources)
-    _check_names(sorted(set(old.image_ids).intersection(ids)), _side_files(old), ids,
-                 len(ids))
+    _check_new(old, ids, len(ids))
     hm = HashModel.from_record(store.read_model(), f"the model in {store.path}")
     bb = hm.make_backbone()
     from dhr_sdk.data.loader import FileImages, run_batches
@@ -317,7 +343,7 @@ def add_images(store_path: str | Path, sources: Sequence[str | Path], *,
         raise DhrError(f"no new readable image to add ({len(skipped)} skipped"
                        + (f", e.g. {next(iter(skipped))}: {next(iter(skipped.values()))})"
                           if skipped else ")"))
-    codes = hm.hasher.encode(feats[rows])
+    codes = hm.encode(feats[rows])
     return add_codes(store_path, codes, [ids[r] for r in rows],
                      features={features_key(bb): feats[rows]}, skipped=skipped,
                      progress=progress)

@@ -7,15 +7,19 @@ import json
 import shutil
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from dhr_sdk.cli.main import cli
+from dhr_sdk.data import signature as sig
+from dhr_sdk.data.collection import Collection
 from dhr_sdk.data.features import load_features
 from dhr_sdk.datasets.demo import load_demo_arrays
 from dhr_sdk.store import Store
+from dhr_sdk.store.integrity import element_digest
 
 KEYS = {"store", "images_added", "images", "new_distinct_codes", "nodes", "new_edges", "edges",
         "components_reranked", "components", "reranked", "reason", "skipped",
@@ -81,6 +85,8 @@ def test_add_reports_and_equals_a_rebuild_with_the_same_model(
     assert code == 0, out
     a, b = _by_name(store), _by_name(tmp / "full.h5")
     assert a == b
+    assert Store(store).read_collection().signature == \
+        Store(tmp / "full.h5").read_collection().signature
     assert set(Store(store).verify().values()) == {"verified"}
 
 
@@ -117,3 +123,41 @@ def test_add_codes_without_feature_rows_drops_the_cache(
     report = add_codes(copy, new, ["x/a.png", "x/b.png", "x/c.png"])
     assert report.dropped_features == key and Store(copy).feature_keys() == []
     assert set(Store(copy).verify().values()) == {"verified"}
+
+
+def test_add_extends_the_signature_without_reading_the_old_files(tmp_path: Path) -> None:
+    """The old files keep the state the store recorded: one changed since the build is
+    still caught by the next build (its cache is not reused), and a store with the older
+    kind of signature gets the new kind, computed whole."""
+    images = load_demo_arrays("mnist").images[:30]
+    root = tmp_path / "digits"
+    _write(root / "first", images[:20], 0)
+    code, out = _run("build", root, "-o", tmp_path / "s.h5", "-p", "n_bits=16", "-q")
+    assert code == 0, out
+    shutil.copy(tmp_path / "s.h5", tmp_path / "legacy.h5")
+    before = Store(tmp_path / "s.h5").read_collection().signature
+    Image.fromarray(255 - images[0]).save(root / "first" / "0000.png")  # changed since
+    _write(root / "more", images[20:25], 20)
+    (root / "more" / "notes.txt").write_text("not an image")
+    code, out = _run("add", tmp_path / "s.h5", root / "more", "-q")
+    assert code == 0, out
+    new = ["more/notes.txt", *[f"more/{20 + i:04d}.png" for i in range(5)]]
+    grown = Store(tmp_path / "s.h5").read_collection().signature
+    assert grown == sig.extended(before, root, new)
+    assert grown != Collection.from_folder(root).signature()
+    code, out = _run("build", root, "-o", tmp_path / "s.h5", "-p", "n_bits=16", "-q")
+    assert code == 0, out
+    feats = load_features(tmp_path / "s.h5")  # recomputed: the changed file's features
+    np.testing.assert_allclose(feats.features[feats.image_ids.index("first/0000.png")],
+                               (255 - images[0]).ravel() / 255, rtol=1e-6)
+
+    legacy = Store(tmp_path / "legacy.h5")
+    rec = legacy.read_collection()
+    with h5py.File(legacy.path, "r+") as h5:  # as a store written before the "2:" kind
+        col = h5["collection"]
+        col.attrs["signature"] = sig.legacy(rec.root, [*rec.image_ids, *rec.skipped])
+        col.attrs["checksum"] = element_digest(col)
+    assert set(legacy.verify().values()) == {"verified"}
+    code, out = _run("add", legacy.path, root / "more", "-q")
+    assert code == 0, out
+    assert legacy.read_collection().signature == Collection.from_folder(root).signature()
