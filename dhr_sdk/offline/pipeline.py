@@ -252,7 +252,7 @@ def encode(collection: str | Path, model: str | Path | HashModel, out: str | Pat
                      f"({hm.n_bits} bits)")
         given = None if computed is None else computed.codes_of(
             [str(p) for p in Collection.from_record(col).paths])
-        codes = hm.hasher.encode(feats) if given is None else given
+        codes = hm.encode(feats) if given is None else given
         rec = CodesRecord(codes, hm.n_bits, provenance_of(hm.hasher))
         with Store(work).edit() as w:
             w.write_model(hm.to_record())
