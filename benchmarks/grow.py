@@ -16,14 +16,16 @@ first million codes is built once (untimed); then, in the same run and best of
   (read, graph, rank, importance list, one store write), and the same after
   ``import_codes`` of all of them (the rebuild then writes the collection and the codes
   too, as ``add_codes`` does);
-* **with encoding** (``--features-dim``, 0 skips it): what a rebuild from cached backbone
-  features does beyond codes. Synthetic clustered features (``--centres`` centres in
-  ``--features-dim`` dimensions, Gaussian noise ``--feature-noise``) are hashed by ITQ
-  (``--bits``, fitted once on 10,000 rows, untimed); the store holds the first million
-  images' codes. Add = encode the 10,000 new feature rows + ``add_codes``; rebuild = encode
-  all 1,010,000 rows (in blocks of 100,000, as one call would but with bounded memory) +
-  ``import_codes`` + ``graph_and_rank``. Reading the cached features from the store (a real
-  ``dhr build`` reads and checks them: 2 GB here) is not included in the rebuild;
+* **image store** (``--features-dim``, 0 skips it; :mod:`grow_images`): a store built
+  from a folder of files, with their signature, cached backbone features (synthetic
+  clustered rows: ``--centres`` centres in 512 dimensions, the width of ``resnet18``,
+  Gaussian noise ``--feature-noise``) and an ITQ model (``--bits``, fitted once on 10,000
+  rows, untimed). Add = encode the 10,000 new files' feature rows + ``add_codes`` with
+  them, which is ``dhr add`` without the backbone forward; rebuild = the pipeline of
+  ``dhr build FOLDER -o STORE --model`` on a store that caches every file's features
+  (listing, signature, reading and checking the 2 GB of features, encoding, graph, rank,
+  importance list, the store's replacement). The forward of the new images, which both
+  need, is in neither;
 * **in memory**: the same two computations without the store (``grow_graph`` +
   ``rerank_closed`` + importance list against the ``hamming`` builder + the ``cpr`` ranker +
   importance list), which is what the incremental path changes;
@@ -134,43 +136,18 @@ def _features(n: int, dim: int, centres: int, noise: float, seed: int) -> np.nda
     return out
 
 
-def _encode(hasher: Any, x: np.ndarray) -> np.ndarray:
-    return np.concatenate([hasher.encode(x[a:a + 100_000]) for a in range(0, x.shape[0],
-                                                                           100_000)])
+def _encoded(args: argparse.Namespace, builder: Any, ranker: Any, tmp: Path
+             ) -> tuple[float, float, Any, bool]:
+    """The image-store scenario (:mod:`grow_images`): (add s, rebuild s, add report, equal)."""
+    from grow_images import image_store
 
-
-def _encoded(args: argparse.Namespace, builder: Any, ranker: Any, tmp: Path,
-             names: list[str]) -> tuple[float, float, Any, bool]:
-    """The scenario with encoding: (add s, rebuild s, add report, results equal)."""
     from dhr_sdk.core.interfaces import FitData
     from dhr_sdk.core.registry import get_registry
-    from dhr_sdk.offline.grow import add_codes
-    from dhr_sdk.offline.relevance import graph_and_rank, import_codes
-    from dhr_sdk.store import Store
 
     x = _features(args.n + args.add, args.features_dim, args.centres, args.feature_noise, 2)
     hasher = get_registry().create("hasher", "itq", {"n_bits": args.bits, "seed": 0})
     hasher.fit(FitData(features=x[:10_000]))
-    base, grown, full = tmp / "fbase.h5", tmp / "fgrown.h5", tmp / "ffull.h5"
-    _store(base, _encode(hasher, x[:args.n]), tmp)
-    graph_and_rank(base, builder, ranker)
-
-    def add() -> Any:
-        return add_codes(grown, hasher.encode(x[args.n:]), names)
-
-    def rebuild() -> None:
-        np.save(tmp / "fall.npy", _encode(hasher, x))
-        import_codes(full, tmp / "fall.npy", overwrite=True)
-        graph_and_rank(full, builder, ranker)
-
-    t_add, rep = _best(add, args.repeat, lambda: _copy(base, grown))
-    t_full, _ = _best(rebuild, args.repeat)
-    a, b = Store(grown).read_importance(), Store(full).read_importance()
-    same = all(np.array_equal(getattr(a, c), getattr(b, c))
-               for c in ("codes", "scores", "counts", "members_indptr", "members"))
-    for path in (base, grown, full):
-        path.unlink()
-    return t_add, t_full, rep, same
+    return image_store(args, x, hasher, builder, ranker, tmp, _best)
 
 
 def main() -> None:
@@ -183,8 +160,9 @@ def main() -> None:
     ap.add_argument("--radius", type=int, default=2)
     ap.add_argument("--new-centres", type=int, default=10,
                     help="Centres of the second scenario's new codes (clusters not in the store)")
-    ap.add_argument("--features-dim", type=int, default=512,
-                    help="Feature dimension of the scenario with encoding (0: skip it)")
+    ap.add_argument("--features-dim", type=int, default=512, choices=(0, 512),
+                    help="Feature dimension of the image-store scenario (resnet18's; 0: skip "
+                    "it)")
     ap.add_argument("--feature-noise", type=float, default=0.25,
                     help="Noise of the synthetic features around their centre")
     ap.add_argument("--series", type=int, default=10,
@@ -245,7 +223,7 @@ def main() -> None:
         graph, rank = s.read_graph(), s.read_rank()
         for path in (grown, full):
             path.unlink(missing_ok=True)
-        encoded = _encoded(args, builder, ranker, tmp, names) if args.features_dim else None
+        encoded = _encoded(args, builder, ranker, tmp) if args.features_dim else None
 
     def incremental() -> Any:
         g = grow_graph(graph, new)
@@ -270,8 +248,8 @@ def main() -> None:
     if encoded is not None:
         e_add, e_full, e_rep, e_same = encoded
         same = same and e_same
-        rows.append([f"store, 1 % of images, ITQ-{args.bits} on {args.features_dim}-d features:"
-                     " encode + collection + codes + graph + rank + importance",
+        rows.append([f"image store, 1 % of files, ITQ-{args.bits} on {args.features_dim}-d "
+                     "features: dhr add (without the forward) against dhr build --model",
                      f"{e_add:.2f}", f"{e_full:.2f}", f"{e_full / e_add:.1f}×"])
     rows.append(["in memory, 1 % from all clusters (graph, rank, importance list)",
                  f"{m_add:.2f}", f"{m_full:.2f}", f"{m_full / m_add:.1f}×"])
@@ -286,7 +264,7 @@ def main() -> None:
               f"edges, {rep.components_reranked:,} of {rep.components:,} components re-ranked "
               f"({rep.reranked}).")
     if encoded is not None:
-        print(f"with encoding: {e_rep.nodes:,} nodes, {e_rep.edges:,} edges, "
+        print(f"image store: {e_rep.nodes:,} nodes, {e_rep.edges:,} edges, "
               f"{e_rep.new_distinct_codes:,} new distinct codes, {e_rep.components_reranked:,} "
               f"of {e_rep.components:,} components re-ranked.")
     if series:
@@ -305,7 +283,7 @@ def main() -> None:
         checks += [(f"store, {label}, against graph + rank", t_full / t_add),
                    (f"store, {label}, against import-codes + graph + rank", t_import / t_add)]
     if encoded is not None:
-        checks.append(("store, with encoding, against encode + import-codes + graph + rank",
+        checks.append(("image store, against dhr build --model from cached features",
                        e_full / e_add))
     for label, ratio in [*checks, ("in memory", m_full / m_add)]:
         verdict = "met" if ratio >= args.target else "not met"
