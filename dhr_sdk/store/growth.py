@@ -223,6 +223,16 @@ def _swap_fresh(fresh: list[h5py.Dataset]) -> int:
     return dead
 
 
+def _stored_bytes(obj: h5py.HLObject) -> int:
+    """Bytes the datasets of ``obj`` (a dataset, or a group and everything under it) hold."""
+    if isinstance(obj, h5py.Dataset):
+        return int(obj.id.get_storage_size())
+    sizes: list[int] = []
+    obj.visititems(lambda _, o: sizes.append(int(o.id.get_storage_size()))
+                   if isinstance(o, h5py.Dataset) else None)
+    return sum(sizes)
+
+
 def _appendable(group: h5py.Group, name: str, dtype: Any) -> h5py.Dataset:
     if name not in group:
         fmt.write_array(group, name, np.zeros(0, dtype=dtype), appendable=True)
@@ -240,12 +250,15 @@ def write_growth(path: str | Path, w: GrowthWrite) -> None:
                                  fmt.id_hashes(fmt.ids_blob(w.new_ids), len(w.new_ids)))
         col.attrs["n_images"] = n_old + len(w.new_ids)
         col.attrs["signature"] = w.signature
+        freed = 0  # bytes of deleted datasets: dead, as the old copies of rewritten ones
         for name in ("skipped", "skipped_reasons"):
+            freed += _stored_bytes(col[name])
             del col[name]
         fmt.write_strings(col, "skipped", w.skipped)
         fmt.write_strings(col, "skipped_reasons", w.skipped_reasons)
         written = ["collection", "codes", "graph", "rank", "importance"]
         for key in w.dropped:
+            freed += _stored_bytes(h5["features"][key])
             del h5["features"][key]
         for key, rows in w.features.items():
             segments.append_rows(h5["features"][key], rows.astype(np.float32))
@@ -275,7 +288,7 @@ def write_growth(path: str | Path, w: GrowthWrite) -> None:
                           ("D_indptr", il.members_indptr), ("D", il.members)):
             _rewrite(imp, name, arr, fresh)  # rows move: most pages change
         _rewrite(imp, "O", il.order, fresh, il.order[:imp["O"].shape[0]])  # 1..m: new rows
-        h5.attrs[DEAD] = recorded_dead(h5) + _swap_fresh(fresh)
+        h5.attrs[DEAD] = recorded_dead(h5) + freed + _swap_fresh(fresh)
         imp.attrs["tie_rule"] = w.tie_rule
         imp.attrs["created"] = fmt.now()
         for name in written:

@@ -132,3 +132,26 @@ def test_pages_changed_counts_the_journal_pages_that_differ(shape: tuple[int, ..
     expected = len(pages) / -(-shape[0] // per_page)
     assert _pages_changed(old, np.concatenate([new, old[:2]])) == pytest.approx(expected)
     assert _pages_changed(old, old) == 0.0
+
+
+def test_a_dropped_feature_cache_is_counted_dead(tmp_path: Path) -> None:
+    from dhr_sdk.core.registry import get_registry
+    from dhr_sdk.store import FeaturesRecord
+    from dhr_sdk.store.provenance import provenance_of
+
+    codes = clustered_codes(6000, 32, 30, 0.03, seed=3)
+    path = _store(tmp_path, codes[:5000])
+    bb = get_registry().create("backbone", "pixels", {"size": 4})
+    x = np.random.default_rng(0).random((6000, 16), dtype=np.float32)
+    with Store(path).edit() as w:
+        w.write_features(FeaturesRecord("pixels-test", x[:5000], bb.name,
+                                        bb.params.model_dump(mode="json")), provenance_of(bb))
+    with h5py.File(path, "r") as h5:
+        cache = int(h5["features/pixels-test"].id.get_storage_size())
+    kept, dropped = tmp_path / "kept.h5", tmp_path / "dropped.h5"
+    for copy in (kept, dropped):
+        copy.write_bytes(path.read_bytes())
+    names = [f"n{i}" for i in range(1000)]
+    add_codes(kept, codes[5000:], names, features={"pixels-test": x[5000:]})
+    assert add_codes(dropped, codes[5000:], names).dropped_features == ["pixels-test"]
+    assert cache > 0 and space(dropped).dead_bytes - space(kept).dead_bytes == cache
