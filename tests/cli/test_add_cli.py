@@ -161,3 +161,21 @@ def test_add_extends_the_signature_without_reading_the_old_files(tmp_path: Path)
     code, out = _run("add", legacy.path, root / "more", "-q")
     assert code == 0, out
     assert legacy.read_collection().signature == Collection.from_folder(root).signature()
+
+
+def test_adding_a_file_the_build_skipped_signs_the_collection_whole(tmp_path: Path) -> None:
+    """A file unreadable at build time, repaired and then added: its recorded state is
+    unknown, so the signature is computed over every file and matches the folder."""
+    images = load_demo_arrays("mnist").images[:12]
+    root = tmp_path / "digits"
+    _write(root, images[:10], 0)
+    (root / "late.png").write_bytes(b"not a png yet")
+    code, out = _run("build", root, "-o", tmp_path / "s.h5", "-p", "n_bits=8", "-q")
+    assert code == 0, out
+    assert Store(tmp_path / "s.h5").read_collection().skipped == ["late.png"]
+    Image.fromarray(images[11]).save(root / "late.png")
+    code, out = _run("add", tmp_path / "s.h5", root / "late.png", "--json")
+    assert code == 0, out
+    rec = Store(tmp_path / "s.h5").read_collection()
+    assert rec.skipped == [] and rec.image_ids[-1] == "late.png"
+    assert rec.signature == Collection.from_folder(root).signature()
