@@ -7,10 +7,13 @@ database (``model`` and ``sources`` instead of a split).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +28,24 @@ REPORT_VERSION = 1
 
 
 def environment() -> dict[str, str]:
-    """Versions that can change the numbers."""
-    return {"dhr_sdk": __version__, "python": platform.python_version(),
-            "numpy": np.__version__, "platform": platform.platform(terse=True)}
+    """Versions and the processor, which can change the numbers (deep hashers' training
+    amplifies the last bits of the CPU's math: the same code and seed differ by machine)."""
+    env = {"dhr_sdk": __version__, "python": platform.python_version(),
+           "numpy": np.__version__, "platform": platform.platform(terse=True),
+           "cpu": _cpu_model()}
+    with contextlib.suppress(metadata.PackageNotFoundError):
+        env["torch"] = metadata.version("torch")  # without importing it
+    return env
+
+
+def _cpu_model() -> str:
+    """The processor's name and its number of logical CPUs (Linux: from /proc/cpuinfo)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return f"{platform.processor() or platform.machine()} x{os.cpu_count()}"
+    names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
+    return f"{names[0] if names else platform.machine()} x{os.cpu_count()}"
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -208,3 +209,20 @@ def test_make_hasher_validates_params() -> None:
         run_evaluation(clusters(), [])
     with pytest.raises(DhrError, match="at least one"):
         hasher_grid([("lsh", {})], [])
+
+
+def test_reports_record_the_processor_and_torch_without_importing_it() -> None:
+    import importlib.metadata
+    import subprocess
+    import sys
+
+    from dhr_sdk.evaluation.report import environment
+
+    env = environment()
+    assert env["torch"] == importlib.metadata.version("torch")
+    assert env["cpu"].endswith(f" x{os.cpu_count()}") and len(env["cpu"]) > 3
+    code = ("import sys; from dhr_sdk.evaluation.report import environment; environment(); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
