@@ -147,7 +147,7 @@ def _encoded(args: argparse.Namespace, builder: Any, ranker: Any, tmp: Path
     x = _features(args.n + args.add, args.features_dim, args.centres, args.feature_noise, 2)
     hasher = get_registry().create("hasher", "itq", {"n_bits": args.bits, "seed": 0})
     hasher.fit(FitData(features=x[:10_000]))
-    return image_store(args, x, hasher, builder, ranker, tmp, _best)
+    return image_store(args, x, hasher, builder, ranker, tmp, _best, _copy)
 
 
 def main() -> None:

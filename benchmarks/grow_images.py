@@ -22,7 +22,6 @@ decoded); the features are synthetic clustered rows under the key of ``resnet18`
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import time
 from pathlib import Path
@@ -66,17 +65,11 @@ def _store(path: Path, root: Path, x: np.ndarray, hm: Any, builder: Any, ranker:
         graph_and_rank(path, builder, ranker)
 
 
-def _copy(src: Path, dst: Path) -> None:
-    shutil.copy(src, dst)
-    with open(dst, "rb+") as fh:
-        os.fsync(fh.fileno())
-
-
 def image_store(args: argparse.Namespace, x: np.ndarray, hasher: Any, builder: Any,
-                ranker: Any, tmp: Path, best: Any) -> tuple[float, float, Any, bool]:
+                ranker: Any, tmp: Path, best: Any, copy: Any) -> tuple[float, float, Any, bool]:
     """(add s, rebuild s, add report, results equal) of the image-store scenario; ``x``
     holds the features of all ``args.n + args.add`` files, ``best(fn, repeat, setup)``
-    times the best of ``args.repeat``."""
+    times the best of ``args.repeat``, ``copy(src, dst)`` copies a store to disk."""
     from dhr_sdk.data.features import features_key
     from dhr_sdk.model.hash_model import HashModel
     from dhr_sdk.offline.grow import add_codes
@@ -102,7 +95,7 @@ def image_store(args: argparse.Namespace, x: np.ndarray, hasher: Any, builder: A
         build(root, full, hm, builder=builder, ranker=ranker)
 
     start = time.perf_counter()
-    t_add, rep = best(add, args.repeat, lambda: _copy(base, grown))
+    t_add, rep = best(add, args.repeat, lambda: copy(base, grown))
     t_full, _ = best(rebuild, args.repeat)
     a, b = Store(grown), Store(full)
     same = a.read_collection().signature == b.read_collection().signature and \

@@ -213,7 +213,7 @@ def _image_codes(model: Any, p: Path, labels: str | Path | None, role: str,
                                  workers=workers, device=device, progress=progress)
     rec = res.collection
     start = time.perf_counter()
-    codes = model.hasher.encode(res.features.features)
+    codes = model.encode(res.features.features)
     encode_s = time.perf_counter() - start
     y = _label_matrix(rec.labels, rec.label_names, f"{p}", f"check {labels}")
     source = _describe_source(p, "folder" if p.is_dir() else "list", labels, rec, y,
@@ -267,7 +267,7 @@ def _store_model_codes(store: Any, model: Any, fingerprint: str,
         feats = store.read_features(key).features
         if feats.shape[0] == n:
             start = time.perf_counter()
-            codes = model.hasher.encode(feats)
+            codes = model.encode(feats)
             return codes, "store features", time.perf_counter() - start
     fix = (f"encode it with this model ('dhr encode {p} --model MODEL -o NEW.h5') or give "
            "the image folder")

@@ -207,6 +207,11 @@ def _rewrite(group: h5py.Group, name: str, values: np.ndarray, fresh: list[h5py.
     fresh.append(fmt.write_array(group, name + FRESH, values, appendable=True))
 
 
+def _stored_bytes(ds: h5py.Dataset) -> int:
+    """Bytes the data of ``ds`` occupies in the file (dead once ``ds`` is deleted)."""
+    return int(ds.id.get_storage_size())
+
+
 def _swap_fresh(fresh: list[h5py.Dataset]) -> int:
     """Replace each old dataset by its fresh copy (after every fresh one is allocated, so
     that none of them reuses the space the old ones free: the flush allocates the chunks
@@ -217,20 +222,10 @@ def _swap_fresh(fresh: list[h5py.Dataset]) -> int:
     for ds in fresh:
         group, name = ds.parent, ds.name.rsplit("/", 1)[1][:-len(FRESH)]
         if name in group:
-            dead += int(group[name].id.get_storage_size())
+            dead += _stored_bytes(group[name])
             del group[name]
         group.move(name + FRESH, name)
     return dead
-
-
-def _stored_bytes(obj: h5py.HLObject) -> int:
-    """Bytes the datasets of ``obj`` (a dataset, or a group and everything under it) hold."""
-    if isinstance(obj, h5py.Dataset):
-        return int(obj.id.get_storage_size())
-    sizes: list[int] = []
-    obj.visititems(lambda _, o: sizes.append(int(o.id.get_storage_size()))
-                   if isinstance(o, h5py.Dataset) else None)
-    return sum(sizes)
 
 
 def _appendable(group: h5py.Group, name: str, dtype: Any) -> h5py.Dataset:
